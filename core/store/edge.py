@@ -1,0 +1,335 @@
+"""Qdrant Edge backend: Qdrant's Rust engine in-process (``qdrant-edge-py``), one shard per folder.
+
+Layout of ``<store.path>/<collection>/``: ``shard/`` (segments + WAL), ``litrag.json`` (the
+:class:`StoreMeta` it was built with) and ``lock`` (held with ``flock`` by the process that has it
+open, holding that process's pid and command line for a clear error in a second process).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from qdrant_edge import CountRequest as EdgeCountRequest
+from qdrant_edge import (
+    Distance,
+    EdgeConfig,
+    EdgeShard,
+    EdgeSparseVectorParams,
+    EdgeVectorParams,
+    FieldCondition,
+    Filter,
+    Fusion,
+    MatchAny,
+    Modifier,
+    PayloadSchemaType,
+    Point,
+    Prefetch,
+    Query,
+    QueryRequest,
+    RangeFloat,
+    ScrollRequest,
+    SearchParams,
+    SparseVector,
+    UpdateOperation,
+)
+
+from core.errors import StoreError, StoreLockedError, StoreMismatchError
+from core.schemas import ScoredChunk, SearchFilter, StoredChunk
+from core.sparse import SparseVec
+from core.store.base import (
+    DENSE,
+    INDEXED_FIELDS,
+    SPARSE,
+    Condition,
+    PointData,
+    RawPoint,
+    StoreMeta,
+    filter_conditions,
+    from_payload,
+    to_payload,
+)
+
+_INDEX_TYPES = {
+    "keyword": PayloadSchemaType.Keyword,
+    "integer": PayloadSchemaType.Integer,
+}
+META_FILE = "litrag.json"
+
+
+def _edge_filter(conds: Sequence[Condition]) -> Filter | None:
+    if not conds:
+        return None
+    must: list[Any] = []
+    for c in conds:
+        if c.gte is not None or c.lte is not None:
+            must.append(FieldCondition(key=c.field, range=RangeFloat(gte=c.gte, lte=c.lte)))
+        else:
+            values: list[Any] = list(c.values)
+            must.append(FieldCondition(key=c.field, match=MatchAny(any=values)))
+    return Filter(must=must)
+
+
+def _sparse(v: SparseVec) -> SparseVector:
+    return SparseVector(indices=v.indices, values=v.values)
+
+
+class _Lock:
+    """An exclusive ``flock`` on a file that records who holds it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: IO[str] | None = None
+
+    def acquire(self) -> None:
+        fh = open(self.path, "a+")  # noqa: SIM115 - held open for the life of the store
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown process"
+            fh.close()
+            raise StoreLockedError(
+                f"the embedded store {self.path.parent} is open in another process ({holder}). "
+                "Qdrant Edge is single-process: stop that process (e.g. `litrag serve`) before "
+                "running this command, or use a Qdrant server (LITRAG_STORE__BACKEND=qdrant)."
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}: {' '.join(sys.argv)[:300]}")
+        fh.flush()
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            with contextlib.suppress(OSError):
+                self._fh.truncate(0)
+                fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+
+class EdgeStore:
+    """:class:`~core.store.base.VectorStore` on an embedded Qdrant Edge shard."""
+
+    def __init__(
+        self,
+        root: Path,
+        collection: str,
+        meta: StoreMeta,
+        *,
+        create: bool = True,
+        recreate: bool = False,
+        hnsw_ef: int = 128,
+        prefetch_limit: int = 100,
+    ) -> None:
+        self.meta = meta
+        self.collection = collection
+        self.dir = root / collection
+        self._hnsw_ef = hnsw_ef
+        self._prefetch_limit = prefetch_limit
+        exists = (self.dir / META_FILE).is_file()
+        if not exists and not create:
+            raise StoreError(
+                f"no collection {collection!r} in {root}: run `litrag ingest` first "
+                "(or set LITRAG_STORE__COLLECTION / LITRAG_STORE__PATH)"
+            )
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._lock = _Lock(self.dir / "lock")
+        self._lock.acquire()
+        try:
+            if recreate and exists:
+                shutil.rmtree(self.dir / "shard", ignore_errors=True)
+                (self.dir / META_FILE).unlink()
+                exists = False
+            if exists:
+                self._check_meta()
+                self._shard = EdgeShard.load(str(self.dir / "shard"))
+            else:
+                self._shard = self._create()
+        except Exception:
+            self._lock.release()
+            raise
+
+    def _check_meta(self) -> None:
+        try:
+            stored = StoreMeta.model_validate_json((self.dir / META_FILE).read_text())
+        except ValueError as exc:
+            raise StoreError(f"unreadable store metadata {self.dir / META_FILE}: {exc}") from exc
+        diffs = self.meta.differences(stored)
+        if diffs:
+            raise StoreMismatchError(
+                f"collection {self.collection!r} at {self.dir} was built with other settings "
+                f"({'; '.join(diffs)}). Vectors are never mixed: use another collection, or "
+                "re-ingest with --recreate."
+            )
+
+    def _create(self) -> EdgeShard:
+        shard_dir = self.dir / "shard"
+        shard_dir.mkdir(parents=True, exist_ok=True)
+        shard = EdgeShard.create(
+            str(shard_dir),
+            EdgeConfig(
+                vectors={DENSE: EdgeVectorParams(size=self.meta.dim, distance=Distance.Cosine)},
+                sparse_vectors={SPARSE: EdgeSparseVectorParams(modifier=Modifier.Idf)},
+            ),
+        )
+        for name, kind in INDEXED_FIELDS.items():
+            shard.update(UpdateOperation.create_field_index(name, _INDEX_TYPES[kind]))
+        # Metadata last: a folder without it is an unfinished create and is rebuilt.
+        tmp = self.dir / (META_FILE + ".tmp")
+        tmp.write_text(json.dumps(self.meta.model_dump(mode="json"), indent=2))
+        tmp.replace(self.dir / META_FILE)
+        return shard
+
+    def _call(self, what: str, fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except Exception as exc:  # the engine raises plain exceptions; name the operation
+            raise StoreError(f"Qdrant Edge {what} failed on {self.dir}: {exc}") from exc
+
+    # -- writes -----------------------------------------------------------------------------
+    def upsert(self, points: Sequence[PointData]) -> None:
+        edge_points = [
+            Point(
+                p.chunk.chunk_id,
+                {DENSE: [float(x) for x in p.dense], SPARSE: _sparse(p.sparse)},
+                to_payload(p.chunk, p.doc),
+            )
+            for p in points
+        ]
+        self._write(edge_points)
+
+    def upsert_raw(self, points: Sequence[RawPoint]) -> None:
+        self._write(
+            [
+                Point(p.point_id, {DENSE: p.dense, SPARSE: _sparse(p.sparse)}, p.payload)
+                for p in points
+            ]
+        )
+
+    def _write(self, edge_points: list[Point]) -> None:
+        if edge_points:
+            self._call("upsert", self._shard.update, UpdateOperation.upsert_points(edge_points))
+            self._call("flush", self._shard.flush)
+
+    def delete_doc_chunks(self, doc_id: str, from_ordinal: int = 0) -> None:
+        conds = [Condition("doc_id", (doc_id,))]
+        if from_ordinal > 0:
+            conds.append(Condition("ordinal", gte=from_ordinal))
+        flt = _edge_filter(conds)
+        assert flt is not None
+        self._call("delete", self._shard.update, UpdateOperation.delete_points_by_filter(flt))
+        self._call("flush", self._shard.flush)
+
+    # -- reads ------------------------------------------------------------------------------
+    def retrieve(self, chunk_ids: Sequence[str]) -> list[StoredChunk]:
+        if not chunk_ids:
+            return []
+        records = self._call("retrieve", self._shard.retrieve, list(chunk_ids), True, False)
+        by_id = {str(r.id): from_payload(r.payload) for r in records if r.payload}
+        return [by_id[c] for c in chunk_ids if c in by_id]
+
+    def doc_chunks(self, doc_id: str, limit: int = 10_000) -> list[StoredChunk]:
+        flt = _edge_filter([Condition("doc_id", (doc_id,))])
+        records, _ = self._call(
+            "scroll", self._shard.scroll, ScrollRequest(limit=limit, filter=flt, with_payload=True)
+        )
+        out = [from_payload(r.payload) for r in records if r.payload]
+        return sorted(out, key=lambda s: s.chunk.ordinal)
+
+    def find_docs(self, field: str, value: str) -> set[str]:
+        flt = _edge_filter([Condition(field, (value,)), Condition("ordinal", (0,))])
+        records, _ = self._call(
+            "scroll",
+            self._shard.scroll,
+            ScrollRequest(limit=100, filter=flt, with_payload=["doc_id"]),
+        )
+        return {str(r.payload["doc_id"]) for r in records if r.payload}
+
+    def query(
+        self,
+        *,
+        dense: Sequence[float] | None,
+        sparse: SparseVec | None,
+        limit: int,
+        search_filter: SearchFilter | None = None,
+        rrf_k: int = 60,
+    ) -> list[ScoredChunk]:
+        flt = _edge_filter(filter_conditions(search_filter))
+        params = SearchParams(hnsw_ef=max(self._hnsw_ef, limit))
+        dense_q = (
+            Query.Nearest([float(x) for x in dense], using=DENSE) if dense is not None else None
+        )
+        sparse_q = Query.Nearest(_sparse(sparse), using=SPARSE) if sparse is not None else None
+        if dense_q is not None and sparse_q is not None:
+            pre = max(self._prefetch_limit, limit)
+            req = QueryRequest(
+                limit=limit,
+                query=Fusion.Rrf(k=rrf_k),  # type: ignore[arg-type]  # stub lists Fusion, not Fusion.Rrf
+                prefetches=[
+                    Prefetch(limit=pre, query=dense_q, filter=flt, params=params),
+                    Prefetch(limit=pre, query=sparse_q, filter=flt),
+                ],
+                filter=flt,
+                with_payload=True,
+            )
+        elif dense_q is not None or sparse_q is not None:
+            req = QueryRequest(
+                limit=limit, query=dense_q or sparse_q, filter=flt, params=params, with_payload=True
+            )
+        else:
+            raise ValueError("query needs a dense or a sparse vector")
+        hits = self._call("query", self._shard.query, req)
+        return [
+            ScoredChunk(**from_payload(h.payload).model_dump(), score=float(h.score))
+            for h in hits
+            if h.payload
+        ]
+
+    def count(self, search_filter: SearchFilter | None = None) -> int:
+        flt = _edge_filter(filter_conditions(search_filter))
+        return int(self._call("count", self._shard.count, EdgeCountRequest(filter=flt, exact=True)))
+
+    def iter_points(self, batch: int = 256) -> Iterator[RawPoint]:
+        offset: Any = None
+        while True:
+            records, offset = self._call(
+                "scroll",
+                self._shard.scroll,
+                ScrollRequest(offset=offset, limit=batch, with_payload=True, with_vector=True),
+            )
+            for r in records:
+                vec: Any = r.vector
+                sp = vec[SPARSE]
+                yield RawPoint(
+                    point_id=str(r.id),
+                    payload=dict(r.payload or {}),
+                    dense=list(vec[DENSE]),
+                    sparse=SparseVec(list(sp.indices), list(sp.values)),
+                )
+            if offset is None:
+                return
+
+    def optimize(self) -> None:
+        self._call("optimize", self._shard.optimize)
+        self._call("flush", self._shard.flush)
+
+    def ping(self) -> None:
+        self._call("info", self._shard.info)
+
+    def close(self) -> None:
+        shard: EdgeShard | None = getattr(self, "_shard", None)
+        if shard is not None:
+            with contextlib.suppress(Exception):
+                shard.flush()
+            shard.close()
+            del self._shard
+        self._lock.release()

@@ -1,0 +1,1 @@
+"""Bulk ingestion: discover inputs, parse them into Documents, chunk, embed and upsert."""
