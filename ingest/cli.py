@@ -1,0 +1,205 @@
+"""``litrag ingest``: bulk ingestion with progress, a summary table and a JSON lines report."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import IO, Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from core.config import Settings, get_settings
+from core.embedding import Embedder, load_embedder
+from core.errors import LitragError, StoreError
+from core.sparse import SparseEncoder
+from core.store import StoreMeta, VectorStore, open_store
+from ingest.pipeline import IngestStats, Pipeline, ReportEntry
+
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
+
+
+def store_meta(settings: Settings, model_name: str, dim: int, sparse_name: str) -> StoreMeta:
+    """What a collection built with these settings records about itself."""
+    c = settings.chunking
+    return StoreMeta(
+        embedding_model=model_name,
+        dim=dim,
+        chunking={
+            "max_tokens": c.max_tokens,
+            "overlap_tokens": c.overlap_tokens,
+            "header_max_tokens": c.header_max_tokens,
+            "min_tokens": c.min_tokens,
+        },
+        sparse=sparse_name,
+    )
+
+
+def ingest(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Files or directories (.nxml/.xml/.json/.jsonl/.pdf/.gz/.tar.gz/.zip)"),
+    ],
+    collection: Annotated[
+        str | None, typer.Option(help="Collection name (default: derived from model + chunking)")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="Chunks per embed + upsert batch")
+    ] = None,
+    recreate: Annotated[
+        bool, typer.Option("--recreate", help="Delete the collection first and rebuild it")
+    ] = False,
+    report: Annotated[
+        Path | None, typer.Option(help="Write every failure/duplicate/skip as JSON lines here")
+    ] = None,
+    optimize: Annotated[bool, typer.Option(help="Build the HNSW index at the end (Edge)")] = True,
+) -> None:
+    """Parse, chunk, embed and store documents: JATS, PDF, ClinicalTrials.gov, MEDLINE.
+
+    Exit codes: 0 everything ingested, 1 some inputs failed (all others stored), 2 usage or
+    configuration error.
+    """
+    console = Console(stderr=True)
+    try:
+        settings = get_settings()
+    except ValueError as exc:
+        console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(EXIT_USAGE) from exc
+    if batch_size:
+        settings = settings.model_copy(
+            update={"ingest": settings.ingest.model_copy(update={"batch_size": batch_size})}
+        )
+    missing = [p for p in paths if not p.exists()]
+    if missing and len(missing) == len(paths):
+        console.print(
+            f"[red]error:[/red] no such file or directory: {', '.join(map(str, missing))}"
+        )
+        raise typer.Exit(EXIT_USAGE)
+    report_fh: IO[str] | None = None
+    try:
+        with console.status("loading embedding model"):
+            embedder = load_embedder(settings.embedding)
+        _check_budget(settings, embedder.max_seq_length)
+        sparse = SparseEncoder(settings.sparse)
+        meta = store_meta(settings, embedder.name, embedder.dim, sparse.name)
+        store = open_store(settings.store, meta, collection=collection, recreate=recreate)
+    except LitragError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_USAGE) from exc
+    if report:
+        report_fh = report.open("w", encoding="utf-8")
+    try:
+        stats = _run(console, settings, store, embedder, sparse, paths, report_fh)
+        n_points = store.count()
+    except StoreError as exc:
+        console.print(f"[red]store error:[/red] {exc}")
+        raise typer.Exit(EXIT_FAILURES) from exc
+    finally:
+        store.close()
+        if report_fh:
+            report_fh.close()
+    _summary(console, stats, store.collection, n_points, report)
+    raise typer.Exit(EXIT_FAILURES if stats.failures else EXIT_OK)
+
+
+def _check_budget(settings: Settings, max_seq: int) -> None:
+    c = settings.chunking
+    need = c.max_tokens + c.header_max_tokens + 3  # [CLS], [SEP] and the header/text newline
+    if need > max_seq:
+        from core.errors import ConfigError
+
+        raise ConfigError(
+            f"chunking.max_tokens ({c.max_tokens}) + header_max_tokens ({c.header_max_tokens}) "
+            f"+ 3 special tokens = {need} exceeds the model input of {max_seq} tokens; chunks "
+            "would be truncated"
+        )
+
+
+def _run(
+    console: Console,
+    settings: Settings,
+    store: VectorStore,
+    embedder: Embedder,
+    sparse: SparseEncoder,
+    paths: list[Path],
+    report_fh: IO[str] | None,
+) -> IngestStats:
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+    t0 = time.perf_counter()
+    docs_task = progress.add_task("documents", total=None, info="")
+    chunks_task = progress.add_task("chunks", total=None, info="")
+
+    def on_report(entry: ReportEntry) -> None:
+        if report_fh:
+            report_fh.write(json.dumps(asdict(entry), ensure_ascii=False) + "\n")
+        if entry.kind == "failure":
+            progress.console.print(
+                f"[yellow]failed[/yellow] {entry.file} [{entry.record}]: {entry.reason}"
+            )
+
+    def on_progress(stats: IngestStats) -> None:
+        elapsed = max(time.perf_counter() - t0, 1e-9)
+        progress.update(
+            docs_task,
+            completed=stats.stored_documents + stats.unchanged + stats.duplicates,
+            info=f"{stats.stored_documents} stored · {stats.unchanged} unchanged · "
+            f"{stats.duplicates} duplicates · {stats.failures} failed",
+        )
+        progress.update(
+            chunks_task, completed=stats.chunks, info=f"{stats.chunks / elapsed:.1f} chunks/s"
+        )
+
+    pipeline = Pipeline(
+        settings,
+        store,
+        embedder,
+        sparse,
+        on_report=on_report,
+        on_progress=on_progress,
+    )
+    with progress:
+        stats = pipeline.run(paths)
+        progress.update(docs_task, description="building index")
+        store.optimize()
+        progress.update(docs_task, description="documents")
+    return stats
+
+
+def _summary(
+    console: Console, stats: IngestStats, collection: str, n_points: int, report: Path | None
+) -> None:
+    out = Console()
+    table = Table(title=f"litrag ingest → {collection}")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for kind, n in sorted(stats.documents.items()):
+        table.add_row(f"documents stored: {kind}", str(n))
+    table.add_row("chunks stored", str(stats.chunks))
+    table.add_row("documents changed (replaced)", str(stats.replaced_docs))
+    table.add_row("skipped: unchanged", str(stats.unchanged))
+    table.add_row("duplicates (not stored twice)", str(stats.duplicates))
+    table.add_row("skipped files (not documents)", str(stats.skipped_files))
+    table.add_row("failures", str(stats.failures), style="red" if stats.failures else None)
+    table.add_row("points in collection", str(n_points))
+    rate = stats.chunks / stats.seconds if stats.seconds else 0.0
+    table.add_row("time", f"{stats.seconds:.1f} s ({rate:.1f} chunks/s)")
+    out.print(table)
+    if report:
+        out.print(f"report: {report}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``litrag ingest`` to the root command."""
+    app.command("ingest")(ingest)

@@ -1,0 +1,42 @@
+"""Document ids, chunk ids and URLs are deterministic and built only from identifiers."""
+
+from __future__ import annotations
+
+from core.ids import chunk_id, doc_id_for, normalize_doi, normalize_nct, normalize_pmcid, source_url
+from core.schemas import Identifiers
+
+
+def test_chunk_ids_are_stable_uuid5() -> None:
+    # Fixed expectation: changing the namespace or the scheme would orphan every stored point.
+    assert chunk_id("pmc:PMC1", 0) == "af295097-9c24-555f-b8ce-2c1ae54e0b3f"
+    assert chunk_id("pmc:PMC1", 1) != chunk_id("pmc:PMC1", 0)
+
+
+def test_doc_id_precedence_and_hash() -> None:
+    assert doc_id_for(Identifiers(nct_id="NCT04267848", pmid="1")) == "nct:NCT04267848"
+    assert doc_id_for(Identifiers(pmcid="PMC5", pmid="7", doi="10.1/x")) == "pmc:PMC5"
+    assert doc_id_for(Identifiers(pmcid="PMC5", pmid="7"), prefer="pmid") == "pmid:7"
+    assert doc_id_for(Identifiers(doi="10.1/x")) == "doi:10.1/x"
+    h = doc_id_for(Identifiers(), b"abc")
+    assert h.startswith("sha256:") and h == doc_id_for(Identifiers(), "abc")
+
+
+def test_normalizers() -> None:
+    assert (
+        normalize_doi("https://doi.org/10.1038/S41467-023-39119-8.") == "10.1038/s41467-023-39119-8"
+    )
+    assert normalize_doi("10.1038%2Fs12276-023-01094-x") == "10.1038/s12276-023-01094-x"
+    assert normalize_doi("not a doi") is None
+    assert normalize_pmcid("123") == "PMC123" and normalize_pmcid("pmc9") == "PMC9"
+    assert normalize_nct("nct04267848") == "NCT04267848" and normalize_nct("NCT1") is None
+
+
+def test_urls_from_identifiers_only() -> None:
+    assert (
+        source_url(Identifiers(nct_id="NCT04267848"))
+        == "https://clinicaltrials.gov/study/NCT04267848"
+    )
+    assert source_url(Identifiers(pmcid="PMC3")) == "https://pmc.ncbi.nlm.nih.gov/articles/PMC3/"
+    assert source_url(Identifiers(pmid="29768149")) == "https://pubmed.ncbi.nlm.nih.gov/29768149/"
+    assert source_url(Identifiers(doi="10.1/a b")) == "https://doi.org/10.1/a%20b"
+    assert source_url(Identifiers()) is None
