@@ -18,6 +18,17 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging"),
+) -> None:
+    """Retrieval-augmented answers over biomedical literature with verified citations.
+
+    Settings come from LITRAG_* environment variables (nested with __) and a .env file.
+    """
+    configure_logging(verbose)
+
+
 def configure_logging(verbose: bool = False) -> None:
     """Stdlib logging for entry points: plain on a terminal, JSON lines otherwise."""
     level = logging.DEBUG if verbose else logging.INFO

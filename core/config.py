@@ -14,7 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Frozen: sections are hashable (models are cached per embedding settings) and never mutated.
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class StoreSettings(_Section):

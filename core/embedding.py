@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -134,6 +135,7 @@ class SentenceTransformerEmbedder:
         return [len(ids) for ids in enc["input_ids"]]
 
 
+@lru_cache(maxsize=2)
 def load_embedder(settings: EmbeddingSettings) -> Embedder:
-    """The configured embedder."""
+    """The configured embedder, loaded once per process and settings."""
     return SentenceTransformerEmbedder(settings)

@@ -10,6 +10,7 @@ from typing import IO, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -145,8 +146,9 @@ def _run(
         if report_fh:
             report_fh.write(json.dumps(asdict(entry), ensure_ascii=False) + "\n")
         if entry.kind == "failure":
+            where = f"{entry.file} [{entry.record}]" if entry.record else entry.file
             progress.console.print(
-                f"[yellow]failed[/yellow] {entry.file} [{entry.record}]: {entry.reason}"
+                f"[yellow]failed[/yellow] {escape(where)}: {escape(entry.reason)}"
             )
 
     def on_progress(stats: IngestStats) -> None:

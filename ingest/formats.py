@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from enum import StrEnum
 
@@ -73,9 +74,37 @@ def _unknown(source: Source, what: str) -> Format:
     raise ParseError(source.name, f"unknown format: {what}")
 
 
+_XML_DECL_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["']""")
+
+
+def check_encoding(source: Source, fmt: Format) -> None:
+    """Refuse text whose bytes do not match its declared (or JSON's mandatory) encoding."""
+    if fmt is Format.PDF:
+        return
+    data = source.data
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return  # UTF-16 with a byte-order mark: the parsers decode it
+    encoding = "utf-8"
+    if fmt is not Format.CTGOV_JSON:
+        m = _XML_DECL_ENCODING.match(data[:200])
+        if m:
+            encoding = m.group(1).decode("ascii").lower()
+    if encoding.replace("_", "-") not in ("utf-8", "utf8"):
+        return  # another declared encoding: lxml decodes and checks it
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ParseError(
+            source.name,
+            f"wrong text encoding: byte {data[exc.start]:#04x} at offset {exc.start} is not valid "
+            "UTF-8 (the encoding declared or required for this format); re-save the file as UTF-8",
+        ) from None
+
+
 def parse_source(source: Source, limits: IngestSettings) -> Iterator[ParseResult]:
     """Detect the format of ``source`` and parse it; every failure names the file and record."""
     fmt = detect_format(source)
+    check_encoding(source, fmt)
     try:
         if fmt is Format.PDF:
             yield from parse_pdf(source, max_pages=limits.max_pdf_pages)

@@ -12,7 +12,8 @@ font information we rely on. Plain-text heuristics turn that into sections:
   is filed under ``("Page N",)``. Every section keeps its ``page``.
 * **References** are dropped from their heading up to the next recognised heading (Acknowledgements,
   Funding ... follow them in some journals); the dropped lines are counted in
-  ``Document.unsupported["references_lines"]``.
+  ``Document.unsupported["references_lines"]``. Should that drop most of the text, the heading
+  was not the closing reference list and nothing is dropped.
 * **Paragraphs** end at a blank line, before a figure/table caption, or after a line that ends a
   sentence and is clearly shorter than the page's usual line. Lines of a paragraph are joined,
   de-hyphenating ``immuno-`` + ``genicity`` (lower-case letter, hyphen, then a lower-case letter)
@@ -371,7 +372,7 @@ _TITLE_JUNK_RE = re.compile(
 )
 _AUTHORISH_RE = re.compile(r"[^\W\d_]\d+(?:,\d+)*\s*[,&†*]|[†*‡§]|\band\s*$|\d\s*$")
 _BAD_META_TITLE_RE = re.compile(
-    r"^(untitled|microsoft word|document\d*|title)\b|\.(pdf|docx?|tex|indd|dvi)$|^[\w.-]+$",
+    r"^(untitled|microsoft word|document\d*|title)\b|\.(pdf|docx?|tex|indd|dvi)$|^[\w./:-]+$",
     re.IGNORECASE,
 )
 _MONTHS = {
@@ -495,11 +496,16 @@ def _open(source: Source) -> PdfReader:
         raise ParseError(source.name, "not a PDF (no %PDF- header)")
     try:
         reader = PdfReader(io.BytesIO(source.data))
+        encrypted = reader.is_encrypted
     except FileNotDecryptedError as exc:
         raise ParseError(source.name, f"encrypted PDF: {exc}") from exc
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+    except PyPdfError as exc:
         raise ParseError(source.name, f"corrupt or truncated PDF: {exc}") from exc
-    if reader.is_encrypted:
+    except Exception as exc:  # pypdf also fails with KeyError, ValueError ... on broken files
+        raise ParseError(
+            source.name, f"corrupt or truncated PDF: {type(exc).__name__}: {exc}"
+        ) from exc
+    if encrypted:
         try:
             result = reader.decrypt("")
         except (DependencyError, NotImplementedError) as exc:
@@ -583,7 +589,9 @@ def _metadata(reader: PdfReader) -> _Meta:
     return meta
 
 
-def _build_blocks(pages: list[list[str]]) -> tuple[list[_Block], int]:
+def _build_blocks(
+    pages: list[list[str]], *, skip_references: bool = True
+) -> tuple[list[_Block], int]:
     """Sections per page and heading, and the number of reference lines dropped."""
     blocks: list[_Block] = []
     heading: str | None = None
@@ -596,7 +604,7 @@ def _build_blocks(pages: list[list[str]]) -> tuple[list[_Block], int]:
             if found:
                 if block.lines:
                     blocks.append(block)
-                in_refs = found == _REFERENCES
+                in_refs = skip_references and found == _REFERENCES
                 heading = found
                 block = _Block((found,), number)
                 continue
@@ -645,6 +653,9 @@ def _parse(source: Source, max_pages: int) -> Document:
     pages = [[s for s in lines if not _JUNK_LINE_RE.match(s)] for lines in stripped]
 
     blocks, ref_lines = _build_blocks(pages)
+    if ref_lines > 0.6 * sum(1 for lines in pages for line in lines if line.strip()):
+        # 'References' early in the file is not the reference list at the end: keep everything
+        blocks, ref_lines = _build_blocks(pages, skip_references=False)
     keep = _hyphen_vocabulary(["\n".join(b.lines) for b in blocks])
     _join_across_pages(blocks, keep)
     width = _typical_width([s for b in blocks for s in b.lines])
