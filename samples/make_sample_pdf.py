@@ -28,6 +28,7 @@ import argparse
 import re
 import sys
 import unicodedata
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -40,18 +41,56 @@ DEFAULT_ARTICLE = REPO.parent / "shared/data/corpus/jats/plos/journal.pone.01524
 # Elements whose text is not running prose (kept out of paragraphs).
 SKIP = {"table-wrap", "fig", "disp-formula", "supplementary-material", "fn-group", "table"}
 
-GREEK = {
-    "α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε": "epsilon", "κ": "kappa",
-    "λ": "lambda", "μ": "\u00b5", "π": "pi", "σ": "sigma", "τ": "tau", "χ": "chi", "ω": "omega",
-    "Δ": "Delta", "Σ": "Sigma", "Ω": "Omega", "Φ": "Phi", "φ": "phi", "θ": "theta", "ρ": "rho",
-}
+
+def _greek_names() -> dict[str, str]:
+    """Greek letters spelled out ("alpha", "Delta"); mu becomes the latin-1 micro sign."""
+    names = {}
+    for cp in range(0x391, 0x3CA):
+        name = unicodedata.name(chr(cp), "")
+        letter = name.rsplit(" ", 1)[-1].lower()
+        if name.startswith("GREEK SMALL LETTER "):
+            names[chr(cp)] = letter
+        elif name.startswith("GREEK CAPITAL LETTER "):
+            names[chr(cp)] = letter.capitalize()
+    names["\u03bc"] = "\u00b5"
+    return names
+
+
+GREEK = _greek_names()
 PUNCT = {
-    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": " - ", "\u2015": "-",
-    "\u2212": "-", "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201c": '"', "\u201d": '"',
-    "\u201e": '"', "\u2026": "...", "\u2022": "*", "\u2264": "<=", "\u2265": ">=", "\u2248": "~",
-    "\u2260": "!=", "\u2192": "->", "\u2032": "'", "\u2033": '"', "\u00a0": " ", "\u2009": " ",
-    "\u2002": " ", "\u2003": " ", "\u200a": " ", "\u202f": " ", "\u200b": "", "\u00ad": "",
-    "\u2122": "(TM)", "\u2020": "+", "\u2021": "++",
+    "\u2010": "-",
+    "\u2011": "-",
+    "\u2012": "-",
+    "\u2013": "-",
+    "\u2014": " - ",
+    "\u2015": "-",
+    "\u2212": "-",
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u201a": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u201e": '"',
+    "\u2026": "...",
+    "\u2022": "*",
+    "\u2264": "<=",
+    "\u2265": ">=",
+    "\u2248": "~",
+    "\u2260": "!=",
+    "\u2192": "->",
+    "\u2032": "'",
+    "\u2033": '"',
+    "\u00a0": " ",
+    "\u2009": " ",
+    "\u2002": " ",
+    "\u2003": " ",
+    "\u200a": " ",
+    "\u202f": " ",
+    "\u200b": "",
+    "\u00ad": "",
+    "\u2122": "(TM)",
+    "\u2020": "+",
+    "\u2021": "++",
 }
 
 
@@ -98,22 +137,25 @@ class Article:
         parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
         root = etree.parse(str(path), parser).getroot()
         meta = root.find(".//article-meta")
+        title = meta.find("title-group/article-title") if meta is not None else None
+        if meta is None or title is None:
+            sys.exit(f"{path}: not a JATS article (no article-meta or article-title)")
         self.journal = latin1(root.findtext(".//journal-meta//journal-title") or "")
         self.doi = (meta.findtext("article-id[@pub-id-type='doi']") or "").strip()
         if not self.doi:
             sys.exit(f"{path}: no DOI")
-        self.title = prose(meta.find("title-group/article-title"))
-        self.authors = []
+        self.title = prose(title)
+        self.authors: list[str] = []
         for c in meta.findall("contrib-group/contrib[@contrib-type='author']"):
             name = c.find("name")
             if name is not None:
                 given = name.findtext("given-names") or ""
                 self.authors.append(latin1(f"{given} {name.findtext('surname') or ''}"))
-            elif c.find("collab") is not None:
-                self.authors.append(prose(c.find("collab")))
+            elif (collab := c.find("collab")) is not None:
+                self.authors.append(prose(collab))
         year = meta.findtext("pub-date/year") or ""
         self.citation = latin1(f"{self.journal} {year}").strip()
-        self.licence = meta.xpath("string(permissions/license/@*[local-name()='href'])")
+        self.licence = str(meta.xpath("string(permissions/license/@*[local-name()='href'])"))
         abstracts = [a for a in meta.findall("abstract") if a.get("abstract-type") is None]
         self.abstract = self._blocks(abstracts[0]) if abstracts else []
         body = root.find("body")
@@ -171,7 +213,9 @@ class ArticlePDF(FPDF):
             if self.get_string_width(trial) <= width:
                 line = trial
                 continue
-            split = self._hyphenate(word, width - self.get_string_width(f"{line} -" if line else "-"))
+            split = self._hyphenate(
+                word, width - self.get_string_width(f"{line} -" if line else "-")
+            )
             if split and line:
                 lines.append(f"{line} {split[0]}-")
                 word = split[1]
@@ -232,6 +276,7 @@ def render(article: Article, out_dir: Path) -> Path:
     pdf.set_author(", ".join(article.authors))
     pdf.set_subject(f"doi:{article.doi}")
     pdf.set_creator("litrag samples/make_sample_pdf.py (fpdf2)")
+    pdf.set_creation_date(datetime(2024, 1, 1, tzinfo=UTC))  # reproducible bytes
     pdf.add_page()
 
     pdf.set_font("Helvetica", "B", 17)
