@@ -6,6 +6,7 @@ model must be a local folder. The hub is never contacted.
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Sequence
 from functools import lru_cache
@@ -80,7 +81,11 @@ class SentenceTransformerEmbedder:
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         path = resolve_model_path(settings.model)
         try:
+            import transformers
             from sentence_transformers import SentenceTransformer
+
+            # no "Loading weights" bars on stderr; transformers ships this function untyped
+            transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
             self._model: SentenceTransformer = SentenceTransformer(
                 str(path), device=settings.device, local_files_only=True
@@ -98,6 +103,12 @@ class SentenceTransformerEmbedder:
         self._dim = int(dim)
         self._batch_size = settings.batch_size
         self._tokenizer = self._model.tokenizer
+        # A private copy of the Rust tokenizer for counting: ingestion counts tokens in its parse
+        # thread while encode() runs, and a shared tokenizer's padding/truncation state is not
+        # thread-safe ("excessive nesting" errors).
+        self._counter = copy.deepcopy(self._tokenizer.backend_tokenizer)
+        self._counter.no_truncation()
+        self._counter.no_padding()
 
     @property
     def name(self) -> str:
@@ -129,10 +140,9 @@ class SentenceTransformerEmbedder:
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if not texts:
             return []
-        enc = self._tokenizer(
-            list(texts), add_special_tokens=False, return_attention_mask=False, verbose=False
-        )
-        return [len(ids) for ids in enc["input_ids"]]
+        return [
+            len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=False)
+        ]
 
 
 @lru_cache(maxsize=2)
