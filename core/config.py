@@ -92,6 +92,30 @@ class LLMSettings(_Section):
     max_retries: int = Field(1, ge=0, description="Retries on connection errors and 5xx")
     temperature: float = Field(0.0, ge=0, le=2)
     max_tokens: int = Field(700, ge=16)
+    fallback: Literal["error", "extractive"] = Field(
+        "error",
+        description="When the LLM fails: 'error' = 502/504; 'extractive' = answer marked degraded",
+    )
+
+
+class AnswerSettings(_Section):
+    """How answers and reports are composed and checked."""
+
+    top_k: int = Field(8, ge=1, le=50, description="Passages retrieved for an answer")
+    per_doc_cap: int = Field(3, ge=1, description="Most passages from one document")
+    max_sentences: int = Field(6, ge=1, le=40, description="Sentences in an extractive answer")
+    min_relevance: float = Field(
+        0.30, ge=-1, le=1, description="Cosine(question, sentence) below which nothing is extracted"
+    )
+    support_threshold: float = Field(
+        0.55, ge=0, le=1, description="Support score at or above which a sentence is supported"
+    )
+    unsupported: Literal["flag", "drop"] = Field(
+        "flag", description="Unsupported sentences: keep them marked, or drop them from the answer"
+    )
+    report_section_sentences: int = Field(4, ge=1, le=20, description="Sentences per section")
+    report_max_sections: int = Field(8, ge=1, le=20, description="Most report sections")
+    report_max_trials: int = Field(15, ge=0, le=100, description="Rows in the trials table")
 
 
 class ServiceSettings(_Section):
@@ -121,6 +145,7 @@ class Settings(BaseSettings):
     sparse: SparseSettings = Field(default_factory=SparseSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
 
 

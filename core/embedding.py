@@ -149,3 +149,35 @@ class SentenceTransformerEmbedder:
 def load_embedder(settings: EmbeddingSettings) -> Embedder:
     """The configured embedder, loaded once per process and settings."""
     return SentenceTransformerEmbedder(settings)
+
+
+class CachedEmbedder:
+    """Memoises vectors by text for the life of one request (answer + verification reuse them)."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self._inner = inner
+        self._cache: dict[str, np.ndarray] = {}
+
+    @property
+    def name(self) -> str:
+        return self._inner.name
+
+    @property
+    def dim(self) -> int:
+        return self._inner.dim
+
+    @property
+    def max_seq_length(self) -> int:
+        return self._inner.max_seq_length
+
+    def embed(self, texts: Sequence[str]) -> Matrix:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            for text, vec in zip(missing, self._inner.embed(missing), strict=True):
+                self._cache[text] = vec
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._cache[t] for t in texts])
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self._inner.count_tokens(texts)

@@ -18,7 +18,7 @@ from core.config import Settings, get_settings
 from core.embedding import Embedder, load_embedder
 from core.errors import LitragError, StoreError
 from core.sparse import SparseEncoder
-from core.store import StoreMeta, VectorStore, open_store
+from core.store import StoreMeta, VectorStore, meta_for, open_store
 from ingest.pipeline import IngestStats, Pipeline, ReportEntry
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
@@ -26,18 +26,7 @@ EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
 
 def store_meta(settings: Settings, model_name: str, dim: int, sparse_name: str) -> StoreMeta:
     """What a collection built with these settings records about itself."""
-    c = settings.chunking
-    return StoreMeta(
-        embedding_model=model_name,
-        dim=dim,
-        chunking={
-            "max_tokens": c.max_tokens,
-            "overlap_tokens": c.overlap_tokens,
-            "header_max_tokens": c.header_max_tokens,
-            "min_tokens": c.min_tokens,
-        },
-        sparse=sparse_name,
-    )
+    return meta_for(settings, model_name, dim, sparse_name)
 
 
 def ingest(

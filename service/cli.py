@@ -1,10 +1,36 @@
-"""``litrag service``: placeholder registration until the service package is built."""
+"""``litrag serve``: run the HTTP service with uvicorn."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+
+from core.config import get_settings
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default service.host)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default service.port)")] = None,
+) -> None:
+    """Serve /v1/search, /v1/answer, /v1/report, /v1/documents, /v1/chunks, /healthz, /readyz.
+
+    Opens the configured store (the embedded Edge store is single-process: stop the service
+    before running `litrag ingest` on the same store). OpenAPI docs at /docs.
+    """
+    import uvicorn
+
+    from service.app import create_app
+
+    settings = get_settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.service.host,
+        port=port or settings.service.port,
+        log_config=None,
+    )
 
 
 def register(app: typer.Typer) -> None:
-    """Nothing to add yet."""
-    del app
+    """Add ``litrag serve``."""
+    app.command("serve")(serve)

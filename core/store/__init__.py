@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from core.config import StoreSettings
 from core.errors import ConfigError
-from core.store.base import PointData, RawPoint, StoreMeta, VectorStore
+from core.store.base import PointData, RawPoint, StoreMeta, VectorStore, meta_for
 
 
 def open_store(
@@ -48,4 +48,4 @@ def open_store(
     )
 
 
-__all__ = ["PointData", "RawPoint", "StoreMeta", "VectorStore", "open_store"]
+__all__ = ["PointData", "RawPoint", "StoreMeta", "VectorStore", "meta_for", "open_store"]

@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from core.config import Settings
 from core.schemas import Chunk, DocumentMeta, ScoredChunk, SearchFilter, StoredChunk
 from core.sparse import SparseVec
 
@@ -69,6 +70,22 @@ class StoreMeta(BaseModel):
         """Human-readable differences to ``other`` (empty when compatible)."""
         mine, theirs = self.model_dump(), other.model_dump()
         return [f"{k}: {theirs[k]!r} != {mine[k]!r}" for k in mine if mine[k] != theirs[k]]
+
+
+def meta_for(settings: Settings, embedding_model: str, dim: int, sparse: str) -> StoreMeta:
+    """The metadata a collection built (or read) with ``settings`` carries."""
+    c = settings.chunking
+    return StoreMeta(
+        embedding_model=embedding_model,
+        dim=dim,
+        chunking={
+            "max_tokens": c.max_tokens,
+            "overlap_tokens": c.overlap_tokens,
+            "header_max_tokens": c.header_max_tokens,
+            "min_tokens": c.min_tokens,
+        },
+        sparse=sparse,
+    )
 
 
 @dataclass(frozen=True, slots=True)

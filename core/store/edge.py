@@ -333,3 +333,9 @@ class EdgeStore:
             shard.close()
             del self._shard
         self._lock.release()
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when an attribute is missing: after close() that is the shard.
+        if name == "_shard":
+            raise StoreError(f"the store at {self.dir} is closed")
+        raise AttributeError(name)

@@ -1,0 +1,1 @@
+"""Answer generation (extractive or LLM) and citation verification."""

@@ -1,0 +1,349 @@
+"""Retrieve → generate (extractive or LLM) → verify → render, for answers and reports."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from openai.types.chat import ChatCompletionMessageParam
+
+from core.config import Settings
+from core.embedding import CachedEmbedder, Embedder
+from core.errors import LitragError
+from core.ids import source_url
+from core.retrieval import Retriever
+from core.schemas import ScoredChunk, SearchFilter, SourceType
+from service.answer import prompts
+from service.answer.compose import compose
+from service.answer.draft import Draft, DraftSentence, parse_cited_text
+from service.answer.extractive import NO_EVIDENCE, extract
+from service.answer.llm import LLMClient, LLMError
+from service.answer.plan import is_trials_facet, plan_sections, retrieval_query
+from service.answer.verify import Verifier
+from service.models import AnswerRequest, AnswerResponse, Passage, TrialRow
+
+Event = tuple[str, dict[str, Any]]
+
+
+class GeneratorUnavailable(LitragError):
+    """generator='llm' was asked for but no endpoint is configured."""
+
+
+@dataclass
+class _Section:
+    title: str
+    query: str
+    hits: list[ScoredChunk]
+
+
+class AnswerEngine:
+    """Answers questions from one store; stateless between requests."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        retriever: Retriever,
+        embedder: Embedder,
+        llm: LLMClient | None,
+    ) -> None:
+        self.settings = settings
+        self.retriever = retriever
+        self.embedder = embedder
+        self.llm = llm
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _generator(self, req: AnswerRequest) -> Literal["extractive", "llm"]:
+        if req.generator == "llm" and self.llm is None:
+            raise GeneratorUnavailable(
+                "generator 'llm' requested but no LLM endpoint is configured (LITRAG_LLM__BASE_URL)"
+            )
+        if req.generator == "extractive" or self.llm is None:
+            return "extractive"
+        return "llm"
+
+    def _messages(self, question: str, hits: list[ScoredChunk]) -> list[ChatCompletionMessageParam]:
+        passages = [(h.doc.title, " > ".join(h.chunk.section_path), h.chunk.text) for h in hits]
+        return [
+            {"role": "system", "content": prompts.SYSTEM},
+            {
+                "role": "user",
+                "content": prompts.USER.format(
+                    passages=prompts.format_passages(passages),
+                    question=question,
+                    max_sentences=self.settings.answer.max_sentences,
+                ),
+            },
+        ]
+
+    def _extractive(
+        self,
+        embedder: Embedder,
+        question: str,
+        hits: list[ScoredChunk],
+        section: str | None,
+        max_sentences: int,
+        seen: set[str] | None = None,
+    ) -> list[DraftSentence]:
+        a = self.settings.answer
+        return extract(
+            question,
+            hits,
+            embedder,
+            max_sentences=max_sentences,
+            min_relevance=a.min_relevance,
+            section=section,
+            exclude=seen,
+        )
+
+    def _search(
+        self,
+        query: str,
+        req: AnswerRequest,
+        top_k: int,
+        flt: SearchFilter | None,
+        exclude: frozenset[str] = frozenset(),
+    ) -> tuple[list[ScoredChunk], float]:
+        res = self.retriever.search(
+            query,
+            top_k=top_k,
+            mode=req.retrieval_mode,
+            search_filter=flt,
+            per_doc_cap=self.settings.answer.per_doc_cap,
+            exclude_chunk_ids=exclude,
+        )
+        return res.chunks, res.embed_ms + res.search_ms
+
+    # -- answer mode --------------------------------------------------------------------------
+    def answer(self, req: AnswerRequest) -> AnswerResponse:
+        """A cited answer (non-streaming)."""
+        events = list(self.events(req, stream_deltas=False))
+        final = events[-1]
+        assert final[0] == "final"
+        return AnswerResponse.model_validate(final[1])
+
+    def events(self, req: AnswerRequest, stream_deltas: bool = True) -> Iterator[Event]:
+        """passages → delta* → final (the verified response)."""
+        if req.mode == "report":
+            yield from self._report_events(req)
+        else:
+            yield from self._answer_events(req, stream_deltas)
+
+    def _answer_events(self, req: AnswerRequest, stream_deltas: bool) -> Iterator[Event]:
+        t0 = time.perf_counter()
+        generator = self._generator(req)
+        top_k = req.top_k or self.settings.answer.top_k
+        hits, retrieve_ms = self._search(req.question, req, top_k, req.filters)
+        yield (
+            "passages",
+            {
+                "passages": [
+                    Passage.of(i + 1, h).model_dump(mode="json") for i, h in enumerate(hits)
+                ]
+            },
+        )
+        t1 = time.perf_counter()
+        degraded = False
+        draft = Draft()
+        cache = CachedEmbedder(self.embedder)
+        if generator == "llm" and hits:
+            assert self.llm is not None
+            try:
+                messages = self._messages(req.question, hits)
+                if stream_deltas:
+                    parts: list[str] = []
+                    for delta in self.llm.stream(messages):
+                        parts.append(delta)
+                        yield "delta", {"text": delta}
+                    text = "".join(parts)
+                else:
+                    text = self.llm.complete(messages)
+                draft = parse_cited_text(text, [h.chunk.chunk_id for h in hits])
+            except LLMError:
+                if self.settings.llm.fallback != "extractive":
+                    raise
+                degraded, generator, draft = True, "extractive", Draft()
+        if generator == "extractive" or not hits:
+            draft.sentences = self._extractive(
+                cache, req.question, hits, None, self.settings.answer.max_sentences
+            )
+            if stream_deltas:
+                for i, s in enumerate(draft.sentences):
+                    yield "delta", {"text": (" " if i else "") + s.text}
+        if not draft.sentences:
+            draft.sentences = [DraftSentence(NO_EVIDENCE, [])]
+        t2 = time.perf_counter()
+        verifier = Verifier(cache, self.settings.answer.support_threshold)
+        policy = req.unsupported or self.settings.answer.unsupported
+        answer, _, citations, sources, passages, verification = compose(
+            draft, hits, verifier, policy
+        )
+        t3 = time.perf_counter()
+        resp = AnswerResponse(
+            question=req.question,
+            mode="answer",
+            answer=answer,
+            citations=citations,
+            sources=sources,
+            passages=passages,
+            verification=verification,
+            generator=generator,
+            degraded=degraded,
+            timings=_timings(t0, t1, t2, t3, retrieve_ms),
+        )
+        yield "final", resp.model_dump(mode="json")
+
+    # -- report mode --------------------------------------------------------------------------
+    def _plan(self, question: str) -> list[tuple[str, str]]:
+        n = self.settings.answer.report_max_sections
+        if self.llm is not None:
+            try:
+                raw = self.llm.complete(
+                    [
+                        {
+                            "role": "user",
+                            "content": prompts.SUBQUESTIONS.format(n=n, question=question),
+                        }
+                    ]
+                )
+                items = json.loads(raw[raw.index("[") : raw.rindex("]") + 1])
+                plan = [
+                    (str(x["title"]).strip(), retrieval_query(str(x["question"])))
+                    for x in items
+                    if isinstance(x, dict) and x.get("title") and x.get("question")
+                ][:n]
+                if plan:
+                    return plan
+            except (LLMError, ValueError, KeyError, TypeError):
+                pass  # a plan is not worth failing the report for: fall back to the facet split
+        return plan_sections(question, n)
+
+    def _report_events(self, req: AnswerRequest) -> Iterator[Event]:
+        t0 = time.perf_counter()
+        generator = self._generator(req)
+        a = self.settings.answer
+        top_k = req.top_k or a.top_k
+        plan = self._plan(req.question)
+        retrieve_ms = 0.0
+        sections: list[_Section] = []
+        used: set[str] = set()
+        trial_filter = _with_trials(req.filters)
+        trial_hits: dict[str, ScoredChunk] = {}
+        for title, query in plan:
+            flt = trial_filter if is_trials_facet(title) else req.filters
+            hits, ms = self._search(query, req, top_k, flt, frozenset(used))
+            retrieve_ms += ms
+            used.update(h.chunk.chunk_id for h in hits)
+            sections.append(_Section(title, query, hits))
+            # the trials table: trial records retrieved for every part of the question
+            t_hits, ms = self._search(query, req, 5, trial_filter)
+            retrieve_ms += ms
+            for h in t_hits:
+                best = trial_hits.get(h.chunk.doc_id)
+                if best is None or h.score > best.score:
+                    trial_hits[h.chunk.doc_id] = h
+        all_hits = _unique(h for s in sections for h in s.hits)
+        yield (
+            "passages",
+            {
+                "passages": [
+                    Passage.of(i + 1, h).model_dump(mode="json") for i, h in enumerate(all_hits)
+                ]
+            },
+        )
+        t1 = time.perf_counter()
+        draft = Draft()
+        degraded = False
+        seen: set[str] = set()
+        cache = CachedEmbedder(self.embedder)
+        for sec in sections:
+            if generator == "llm" and sec.hits:
+                assert self.llm is not None
+                try:
+                    text = self.llm.complete(self._messages(f"{sec.title}: {sec.query}", sec.hits))
+                    parse_cited_text(text, [h.chunk.chunk_id for h in sec.hits], sec.title, draft)
+                    continue
+                except LLMError:
+                    if self.settings.llm.fallback != "extractive":
+                        raise
+                    degraded, generator = True, "extractive"
+            draft.sentences += self._extractive(
+                cache, sec.query, sec.hits, sec.title, a.report_section_sentences, seen
+            )
+        for sec in sections:
+            yield "delta", {"text": f"## {sec.title}\n"}
+        t2 = time.perf_counter()
+        trials = _trial_rows(trial_hits, a.report_max_trials)
+        verifier = Verifier(cache, a.support_threshold)
+        policy = req.unsupported or a.unsupported
+        answer, report_sections, citations, sources, passages, verification = compose(
+            draft,
+            all_hits,
+            verifier,
+            policy,
+            sections=[(s.title, s.query) for s in sections],
+            trials=trials,
+        )
+        t3 = time.perf_counter()
+        resp = AnswerResponse(
+            question=req.question,
+            mode="report",
+            answer=answer,
+            sections=report_sections,
+            trials=trials,
+            citations=citations,
+            sources=sources,
+            passages=passages,
+            verification=verification,
+            generator=generator,
+            degraded=degraded,
+            timings=_timings(t0, t1, t2, t3, retrieve_ms),
+        )
+        yield "final", resp.model_dump(mode="json")
+
+
+def _timings(t0: float, t1: float, t2: float, t3: float, retrieve_ms: float) -> dict[str, float]:
+    return {
+        "retrieve_ms": round(retrieve_ms, 1),
+        "generate_ms": round((t2 - t1) * 1000, 1),
+        "verify_ms": round((t3 - t2) * 1000, 1),
+        "total_ms": round((t3 - t0) * 1000, 1),
+    }
+
+
+def _unique(hits: Iterator[ScoredChunk] | list[ScoredChunk]) -> list[ScoredChunk]:
+    seen: set[str] = set()
+    out = []
+    for h in hits:
+        if h.chunk.chunk_id not in seen:
+            seen.add(h.chunk.chunk_id)
+            out.append(h)
+    return out
+
+
+def _with_trials(flt: SearchFilter | None) -> SearchFilter:
+    base = flt.model_copy() if flt else SearchFilter()
+    return base.model_copy(update={"source_types": [SourceType.TRIAL]})
+
+
+def _trial_rows(hits: dict[str, ScoredChunk], limit: int) -> list[TrialRow]:
+    rows = []
+    for h in sorted(hits.values(), key=lambda h: (-h.score, h.chunk.doc_id))[:limit]:
+        t = h.doc.trial
+        if t is None:
+            continue
+        rows.append(
+            TrialRow(
+                nct_id=t.nct_id,
+                title=h.doc.title,
+                phases=t.phases,
+                overall_status=t.overall_status,
+                conditions=t.conditions,
+                interventions=t.interventions,
+                url=source_url(h.doc.identifiers) or f"https://clinicaltrials.gov/study/{t.nct_id}",
+                doc_id=h.doc.doc_id,
+            )
+        )
+    return rows

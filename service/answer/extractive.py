@@ -1,0 +1,104 @@
+"""Extractive answers: the retrieved passages' sentences most relevant to the question, each cited
+to the chunk it was taken from. Deterministic, so a fresh install answers without any LLM."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from core.chunking import split_sentences
+from core.embedding import Embedder
+from core.schemas import ScoredChunk
+from service.answer.draft import DraftSentence
+
+_MIN_CHARS, _MAX_CHARS = 40, 600
+NO_EVIDENCE = "Insufficient evidence in the retrieved passages to answer this question."
+
+
+def _is_prose(s: str) -> bool:
+    letters = sum(ch.isalpha() for ch in s)
+    return _MIN_CHARS <= len(s) <= _MAX_CHARS and letters >= 0.6 * len(s) and not s[0].islower()
+
+
+_TOKEN = re.compile(r"[a-z0-9][a-z0-9\-]+")
+_STOP = frozenset(
+    "the a an and or of in on for to with by from what which how are is was were be do does did "
+    "can could should would about into than their there this that these those its it as at not "
+    "like such".split()
+)
+
+
+def _rare_word_overlap(question: str, sentences: list[str]) -> np.ndarray:
+    q = {w for w in _TOKEN.findall(question.lower()) if w not in _STOP}
+    if not q:
+        return np.zeros(len(sentences), dtype=np.float32)
+    bags = [set(_TOKEN.findall(s.lower())) for s in sentences]
+    n = len(sentences)
+    weight = {w: math.log(1 + n / (1 + sum(w in b for b in bags))) for w in q}
+    total = sum(weight.values()) or 1.0
+    return np.array([sum(weight[w] for w in q if w in b) / total for b in bags], dtype=np.float32)
+
+
+def extract(
+    question: str,
+    hits: Sequence[ScoredChunk],
+    embedder: Embedder,
+    *,
+    max_sentences: int,
+    min_relevance: float,
+    section: str | None = None,
+    per_chunk: int = 2,
+    exclude: set[str] | None = None,
+) -> list[DraftSentence]:
+    """Pick up to ``max_sentences`` sentences by relevance with redundancy removed (MMR)."""
+    exclude = exclude if exclude is not None else set()
+    cands: list[tuple[int, str]] = []  # (hit index, sentence)
+    for i, hit in enumerate(hits):
+        text = hit.chunk.text
+        for a, b in split_sentences(text):
+            s = text[a:b].strip()
+            if _is_prose(s) and s not in exclude:
+                cands.append((i, s))
+    if not cands:
+        return []
+    # Sentences are scored with their chunk's header (title + section): a trial's "Part 3 will
+    # evaluate mRNA-3927 in infants" is about propionic acidemia only through its title.
+    contexts = [f"{hits[i].chunk.header}: {s}" for i, s in cands]
+    vecs = embedder.embed([question, *contexts])
+    qv, sv = vecs[0], vecs[1:]
+    # Cosine alone favours generic sentences ("mRNA vaccines are ..."); the rare query words
+    # ("propionic acidemia") must count too: overlap weighted by inverse frequency among the
+    # candidates.
+    relevance = 0.75 * (sv @ qv) + 0.25 * _rare_word_overlap(question, contexts)
+    # A small prior for the retrieval rank breaks ties toward better-ranked passages.
+    prior = np.array([0.02 / (1 + i) for i, _ in cands], dtype=np.float32)
+    score = relevance + prior
+    chosen: list[int] = []
+    per_hit: dict[int, int] = {}
+    order = list(np.argsort(-score, kind="stable"))
+    while len(chosen) < max_sentences:
+        best, best_val = -1, -1e9
+        for j in order:
+            if j in chosen or relevance[j] < min_relevance:
+                continue
+            if per_hit.get(cands[j][0], 0) >= per_chunk:
+                continue
+            redundancy = max((float(sv[j] @ sv[c]) for c in chosen), default=0.0)
+            if redundancy > 0.9:
+                continue  # a near-duplicate of a chosen sentence
+            val = 0.75 * float(score[j]) - 0.25 * redundancy
+            if val > best_val:
+                best, best_val = int(j), val
+        if best < 0:
+            break
+        chosen.append(best)
+        per_hit[cands[best][0]] = per_hit.get(cands[best][0], 0) + 1
+    out = []
+    for j in chosen:
+        i, s = cands[j]
+        exclude.add(s)
+        out.append(DraftSentence(s, [hits[i].chunk.chunk_id], section))
+    return out

@@ -1,0 +1,237 @@
+"""Request and response models of the HTTP API (separate from the core schemas they render)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.ids import all_urls, source_url
+from core.schemas import Identifiers, ScoredChunk, SearchFilter, SourceType, TrialInfo
+
+RetrievalMode = Literal["dense", "sparse", "hybrid"]
+
+EXAMPLE_QUESTION = (
+    "What are the latest developments in mRNA vaccine technology beyond COVID-19? Explore cancer "
+    "treatment, rare diseases and personalized medicine, including clinical trials and challenges."
+)
+
+
+class _Req(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SearchRequest(_Req):
+    """A retrieval query."""
+
+    query: str = Field(
+        min_length=1, description="Free-text query", examples=["mRNA cancer vaccine"]
+    )
+    top_k: int = Field(10, ge=1, description="Passages to return (at most service.max_top_k)")
+    mode: RetrievalMode = Field("hybrid", description="dense, sparse (BM25) or hybrid (RRF)")
+    filters: SearchFilter | None = Field(None, description="Payload filters")
+    per_doc_cap: int | None = Field(3, ge=1, description="Most passages per document; null = none")
+
+
+class AnswerRequest(_Req):
+    """A question to answer (or a broad question to report on) with tied citations."""
+
+    question: str = Field(min_length=1, examples=[EXAMPLE_QUESTION])
+    mode: Literal["answer", "report"] = Field("answer", description="answer, or a sectioned report")
+    top_k: int | None = Field(None, ge=1, description="Passages per answer or report section")
+    retrieval_mode: RetrievalMode = "hybrid"
+    filters: SearchFilter | None = None
+    generator: Literal["auto", "extractive", "llm"] = Field(
+        "auto", description="auto = the LLM when one is configured, else extractive"
+    )
+    unsupported: Literal["flag", "drop"] | None = Field(
+        None, description="Unsupported sentences: flag or drop (default from settings)"
+    )
+    stream: bool = Field(False, description="Server-sent events: passages, deltas, final")
+
+
+class Passage(BaseModel):
+    """A retrieved chunk with the metadata needed to show and cite it."""
+
+    rank: int
+    score: float
+    chunk_id: str
+    doc_id: str
+    title: str
+    source_type: SourceType
+    section: str
+    section_path: list[str]
+    page: int | None
+    char_start: int
+    char_end: int
+    text: str
+    url: str | None = Field(description="Built from the document's stored identifiers")
+    identifiers: Identifiers
+    year: int | None
+    journal: str | None
+    trial: TrialInfo | None = None
+
+    @classmethod
+    def of(cls, rank: int, hit: ScoredChunk) -> Passage:
+        """Render a retrieved chunk."""
+        c, d = hit.chunk, hit.doc
+        return cls(
+            rank=rank,
+            score=hit.score,
+            chunk_id=c.chunk_id,
+            doc_id=c.doc_id,
+            title=d.title,
+            source_type=d.source_type,
+            section=" > ".join(c.section_path),
+            section_path=list(c.section_path),
+            page=c.page,
+            char_start=c.char_start,
+            char_end=c.char_end,
+            text=c.text,
+            url=source_url(d.identifiers),
+            identifiers=d.identifiers,
+            year=d.year,
+            journal=d.journal,
+            trial=d.trial,
+        )
+
+
+class SearchResponse(BaseModel):
+    """Ranked passages."""
+
+    query: str
+    mode: RetrievalMode
+    passages: list[Passage]
+    timings: dict[str, float] = Field(description="Milliseconds per stage")
+
+
+class Quote(BaseModel):
+    """The span of the cited chunk that supports the sentence (offsets into the chunk text)."""
+
+    text: str
+    start: int
+    end: int
+
+
+class Citation(BaseModel):
+    """``[n]`` in the answer: one retrieved chunk."""
+
+    n: int
+    chunk_id: str
+    doc_id: str
+    source: int = Field(description="Number of the document in sources[]")
+    title: str
+    section: str
+    page: int | None
+    quote: Quote
+    url: str | None
+
+
+class Source(BaseModel):
+    """A cited document, rendered from stored metadata only."""
+
+    n: int
+    doc_id: str
+    title: str
+    source_type: SourceType
+    url: str | None
+    urls: dict[str, str]
+    identifiers: Identifiers
+    journal: str | None
+    year: int | None
+    authors: list[str]
+    trial: TrialInfo | None = None
+
+    @classmethod
+    def of(cls, n: int, hit: ScoredChunk) -> Source:
+        """Render the document of a cited chunk."""
+        d = hit.doc
+        return cls(
+            n=n,
+            doc_id=d.doc_id,
+            title=d.title,
+            source_type=d.source_type,
+            url=source_url(d.identifiers),
+            urls=all_urls(d.identifiers),
+            identifiers=d.identifiers,
+            journal=d.journal,
+            year=d.year,
+            authors=d.authors[:6],
+            trial=d.trial,
+        )
+
+
+class SentenceCheck(BaseModel):
+    """Whether one answer sentence is supported by the chunks it cites."""
+
+    index: int
+    section: str | None = None
+    text: str
+    citations: list[int]
+    supported: bool
+    score: float = Field(description="Support score in [0, 1] (see verification.method)")
+    reason: str
+    kept: bool = Field(description="False when dropped from the answer (unsupported=drop)")
+
+
+class RemovedCitation(BaseModel):
+    """A citation marker taken out of the answer, and why."""
+
+    marker: str
+    sentence: int | None
+    reason: str
+
+
+class Verification(BaseModel):
+    """How every sentence's citations were checked."""
+
+    method: str
+    unsupported_policy: Literal["flag", "drop"]
+    all_supported: bool
+    sentences: list[SentenceCheck]
+    removed_citations: list[RemovedCitation]
+    removed_urls: list[str] = Field(description="URLs found in model text and removed")
+
+
+class ReportSection(BaseModel):
+    """One section of a report."""
+
+    title: str
+    query: str = Field(description="The sub-question retrieved for")
+    text: str
+
+
+class TrialRow(BaseModel):
+    """A clinical trial found among retrieved trial records."""
+
+    nct_id: str
+    title: str
+    phases: list[str]
+    overall_status: str | None
+    conditions: list[str]
+    interventions: list[str]
+    url: str
+    doc_id: str
+
+
+class AnswerResponse(BaseModel):
+    """An answer (or report) whose every citation is a verified, retrieved chunk."""
+
+    question: str
+    mode: Literal["answer", "report"]
+    answer: str = Field(description="Markdown text with [n] citations")
+    sections: list[ReportSection] | None = None
+    trials: list[TrialRow] | None = None
+    citations: list[Citation]
+    sources: list[Source]
+    passages: list[Passage]
+    verification: Verification
+    generator: Literal["extractive", "llm"]
+    degraded: bool = Field(False, description="True when the LLM failed and extractive was used")
+    timings: dict[str, float]
+
+
+class ErrorBody(BaseModel):
+    """Error response."""
+
+    error: dict[str, str] = Field(examples=[{"type": "store_unavailable", "message": "..."}])

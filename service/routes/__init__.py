@@ -1,0 +1,1 @@
+"""HTTP routes: health, query (search/answer/report), documents."""
