@@ -136,6 +136,8 @@ class Settings(BaseSettings):
         env_prefix="LITRAG_",
         env_nested_delimiter="__",
         env_file=".env",
+        # compose passes unset optional variables as "": treat them as not set
+        env_ignore_empty=True,
         extra="forbid",
     )
 

@@ -24,7 +24,7 @@ StateDep = Annotated[State, Depends(get_state)]
 def require_api_key(request: Request, state: StateDep) -> None:
     """401 unless the configured key is sent as Bearer token or X-API-Key (constant-time check)."""
     key = state.settings.service.api_key
-    if key is None:
+    if key is None or not key.get_secret_value():
         return
     auth = request.headers.get("authorization", "")
     given = auth[7:] if auth.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
