@@ -1,10 +1,206 @@
-"""``litrag eval``: placeholder registration until the eval package is built."""
+"""``litrag eval``: retrieval evaluation runs, comparison charts, and answer/citation checks.
+
+- ``litrag eval retrieval --dataset scifact --mode hybrid [--split test] [--out DIR]
+  [--compare OTHER]``
+- ``litrag eval chart SUMMARY... --out chart.png``
+- ``litrag eval answers --dataset litqa2|pubmedqa [--url http://127.0.0.1:8000] [--limit N]``
+- ``litrag eval export pubmedqa --out DIR``: PubMedQA abstracts as MEDLINE XML for
+  ``litrag ingest``.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from core.config import Settings
+from core.errors import LitragError
+
+EXIT_USAGE = 2
+
+eval_app = typer.Typer(
+    name="eval",
+    help="Evaluate retrieval (SciFact, PubMedQA, BioASQ) and answers (LitQA2, PubMedQA).",
+    no_args_is_help=True,
+)
+
+
+def _settings(console: Console) -> Settings:
+    # Read afresh (not get_settings()): a test or a caller may have changed LITRAG_* variables.
+    try:
+        return Settings()
+    except ValueError as exc:
+        console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(EXIT_USAGE) from exc
+
+
+@eval_app.command("retrieval")
+def retrieval(
+    dataset: Annotated[
+        str,
+        typer.Option(help="scifact, pubmedqa, bioasq (shared data) or a BEIR/PubMedQA/BioASQ dir"),
+    ],
+    mode: Annotated[
+        str, typer.Option(help="dense, sparse, hybrid (RRF in the store) or fusion (weighted)")
+    ] = "hybrid",
+    split: Annotated[
+        str, typer.Option(help="qrels split: test, train (BEIR, PubMedQA); 7b..11b (BioASQ)")
+    ] = "test",
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Output folder (default artifacts/eval/<set>-<split>-<mode>-<time>)"),
+    ] = None,
+    compare: Annotated[
+        Path | None,
+        typer.Option(help="Another run's summary.json or folder: print deltas and a paired test"),
+    ] = None,
+    top_k: Annotated[int, typer.Option(min=1, help="Documents ranked per query")] = 100,
+    rrf_k: Annotated[int, typer.Option(min=1, help="RRF constant of hybrid mode")] = 60,
+    alpha: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="fusion: weight of dense (1 - alpha: sparse)")
+    ] = 0.5,
+    reindex: Annotated[bool, typer.Option("--reindex", help="Rebuild the index first")] = False,
+) -> None:
+    """Index the set's corpus once (reused while unchanged), run every query, write metrics."""
+    from eval.runner import MODES, RunOptions, attach_compare, compare_markdown, make_progress
+    from eval.runner import compare as compare_runs
+    from eval.runner import load_result, run_eval
+
+    console = Console(stderr=True)
+    if mode not in MODES:
+        console.print(f"[red]error:[/red] --mode must be one of {', '.join(MODES)}")
+        raise typer.Exit(EXIT_USAGE)
+    settings = _settings(console)
+    options = RunOptions(mode=mode, top_k=top_k, rrf_k=rrf_k, alpha=alpha)  # type: ignore[arg-type]
+    other = None
+    try:
+        if compare is not None:
+            other = load_result(compare)
+        with make_progress(console) as progress:
+            result = run_eval(
+                dataset, settings, options, split=split, out_dir=out, progress=progress,
+                reindex=reindex,
+            )
+        cmp = compare_runs(result, other) if other is not None else None
+        if cmp is not None:
+            attach_compare(result, cmp)
+    except (LitragError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_USAGE) from exc
+
+    index = result.summary["index"]
+    console.print(
+        f"index {index['collection']}: "
+        + ("reused" if index["reused"] else f"built in {index['seconds']:.0f} s")
+        + f" ({index['n_points']} chunks)"
+    )
+    m = result.summary["manifest"]
+    table = Table(title=f"{m['dataset']} {m['split']} · {m['label']} · {m['n_queries']} queries")
+    for key in result.metrics:
+        table.add_column(key, justify="right")
+    table.add_row(*(f"{v:.4f}" for v in result.metrics.values()))
+    out_console = Console()
+    out_console.print(table)
+    if cmp is not None:
+        out_console.print("\n".join(compare_markdown(cmp)), markup=False, highlight=False)
+    out_console.print(f"results: {result.out_dir}", markup=False, highlight=False)
+
+
+@eval_app.command("chart")
+def chart(
+    summaries: Annotated[
+        list[Path], typer.Argument(help="summary.json files or run folders to compare")
+    ],
+    out: Annotated[Path, typer.Option(help="PNG file to write")] = Path("eval-chart.png"),
+    metric: Annotated[str, typer.Option(help="Metric to plot")] = "ndcg@10",
+    references: Annotated[
+        bool, typer.Option(help="Add published reference points (SciFact)")
+    ] = True,
+) -> None:
+    """Bar chart of several runs (plus published reference points) and a markdown table."""
+    from eval.report import comparison_table, load_summaries, plot_comparison
+
+    console = Console(stderr=True)
+    try:
+        runs = load_summaries(summaries)
+        plot_comparison(runs, out, metric=metric, references=references)
+    except (ValueError, KeyError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_USAGE) from exc
+    Console().print(comparison_table(runs), markup=False, highlight=False)
+    console.print(f"chart: {out}")
+
+
+@eval_app.command("answers")
+def answers(
+    dataset: Annotated[str, typer.Option(help="litqa2 or pubmedqa")],
+    url: Annotated[str, typer.Option(help="Base URL of a running `litrag serve`")] = (
+        "http://127.0.0.1:8000"
+    ),
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many questions")] = None,
+    split: Annotated[str, typer.Option(help="pubmedqa: test or train")] = "test",
+    api_key: Annotated[
+        str | None, typer.Option(envvar="LITRAG_EVAL_API_KEY", help="Service API key, if any")
+    ] = None,
+    generator: Annotated[str, typer.Option(help="auto, extractive or llm")] = "auto",
+    timeout: Annotated[float, typer.Option(min=1.0, help="Seconds per request")] = 300.0,
+    all_questions: Annotated[
+        bool,
+        typer.Option("--all", help="litqa2: every question, not only those with a source PDF"),
+    ] = False,
+    out: Annotated[Path | None, typer.Option(help="Output folder")] = None,
+) -> None:
+    """Ask the service each question; check citations, sources and (with an LLM) answers."""
+    from eval.answers import AnswerEvalOptions, answers_markdown, run_answer_eval
+
+    console = Console(stderr=True)
+    if dataset not in ("litqa2", "pubmedqa"):
+        console.print("[red]error:[/red] --dataset must be litqa2 or pubmedqa")
+        raise typer.Exit(EXIT_USAGE)
+    if generator not in ("auto", "extractive", "llm"):
+        console.print("[red]error:[/red] --generator must be auto, extractive or llm")
+        raise typer.Exit(EXIT_USAGE)
+    options = AnswerEvalOptions(
+        dataset=dataset,  # type: ignore[arg-type]
+        url=url,
+        limit=limit,
+        split=split,
+        api_key=api_key,
+        generator=generator,  # type: ignore[arg-type]
+        timeout_s=timeout,
+        only_with_pdf=not all_questions,
+    )
+    try:
+        summary, out_dir = run_answer_eval(options, out_dir=out, console=console)
+    except (LitragError, ValueError, OSError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_USAGE) from exc
+    Console().print(answers_markdown(summary), markup=False, highlight=False)
+    console.print(f"results: {out_dir}")
+    if summary["fabricated_citations"] or summary["fabricated_urls"]:
+        raise typer.Exit(1)
+
+
+@eval_app.command("export")
+def export(
+    dataset: Annotated[str, typer.Argument(help="pubmedqa")],
+    out: Annotated[Path, typer.Option(help="Folder to write the MEDLINE XML file into")],
+) -> None:
+    """Write an evaluation corpus in a format `litrag ingest` reads (PubMedQA -> MEDLINE XML)."""
+    from eval.answers import export_pubmedqa_medline
+
+    console = Console(stderr=True)
+    if dataset != "pubmedqa":
+        console.print("[red]error:[/red] only pubmedqa can be exported")
+        raise typer.Exit(EXIT_USAGE)
+    path, n = export_pubmedqa_medline(out)
+    console.print(f"wrote {n} abstracts to {path}; ingest with: litrag ingest {path}")
 
 
 def register(app: typer.Typer) -> None:
-    """Nothing to add yet."""
-    del app
+    """Add ``litrag eval ...`` to the root command."""
+    app.add_typer(eval_app, name="eval")

@@ -184,11 +184,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             status_code=500, content=error_body("internal_error", f"{type(exc).__name__}")
         )
 
-    from service.routes import documents, health, query
+    from service.routes import documents, health, openai_compat, query, web
 
     app.include_router(health.router)
     app.include_router(query.router)
     app.include_router(documents.router)
+    app.include_router(openai_compat.router)
+    app.include_router(web.router)
+    app.mount("/static", web.static_files(), name="static")
     return app
 
 

@@ -18,9 +18,20 @@ _MIN_CHARS, _MAX_CHARS = 40, 600
 NO_EVIDENCE = "Insufficient evidence in the retrieved passages to answer this question."
 
 
+# "Official title: …", "Study type: Interventional" — record fields, not sentences of prose.
+_FIELD = re.compile(r"^[A-Z][A-Za-z /()-]{1,40}:\s")
+
+
 def _is_prose(s: str) -> bool:
     letters = sum(ch.isalpha() for ch in s)
-    return _MIN_CHARS <= len(s) <= _MAX_CHARS and letters >= 0.6 * len(s) and not s[0].islower()
+    return (
+        _MIN_CHARS <= len(s) <= _MAX_CHARS
+        and letters >= 0.6 * len(s)
+        and not s[0].islower()
+        and "\n" not in s
+        and not _FIELD.match(s)
+        and s[-1] in ".!?)\"'”"
+    )
 
 
 _TOKEN = re.compile(r"[a-z0-9][a-z0-9\-]+")

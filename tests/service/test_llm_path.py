@@ -1,0 +1,196 @@
+"""POST /v1/answer with an LLM: a scripted OpenAI-compatible server over real HTTP stands in for
+the model, and every kind of bad model output must be caught by verification, never shown as a
+tied citation."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from core.ids import source_url
+from core.schemas import Identifiers
+from tests.service.conftest import MakeClient, assert_tied, parse_sse
+from tests.service.stub_llm import INVENTED_NCT, INVENTED_URL, UNSUPPORTED_TEXT, StubLLM
+
+QUESTION = "What is mRNA-3927 being studied for in propionic acidemia?"
+TOP_K = 4
+
+
+def _llm(stub: StubLLM, **fields: Any) -> dict[str, Any]:
+    return {"base_url": stub.base_url, "model": "stub-model", "max_retries": 0, **fields}
+
+
+def _ask(client: TestClient, **body: Any) -> dict[str, Any]:
+    r = client.post("/v1/answer", json={"question": QUESTION, "top_k": TOP_K, **body})
+    assert r.status_code == 200, r.text
+    data: dict[str, Any] = r.json()
+    return data
+
+
+def _assert_prompt(stub: StubLLM, passages: list[dict[str, Any]]) -> None:
+    """The model saw the question and exactly the returned passages, numbered [1]..[k]."""
+    (prompt,) = stub.prompts()
+    assert f"Question: {QUESTION}\n" in prompt
+    blocks = re.findall(r"(?:^|\n\n)\[(\d+)\] ([^\n]*)\n", prompt)
+    assert [int(n) for n, _ in blocks] == list(range(1, len(passages) + 1))
+    for (_, heading), p in zip(blocks, passages, strict=True):
+        assert heading == f"{p['title']} — {p['section']}" if p["section"] else p["title"]
+        assert p["text"] in prompt
+    request = stub.requests[-1]["body"]
+    assert request["model"] == "stub-model" and request["messages"][0]["role"] == "system"
+
+
+def test_cite_ok(make_client: MakeClient, stub_llm: StubLLM) -> None:
+    with make_client(llm=_llm(stub_llm)) as client:
+        assert client.get("/readyz").json()["llm"] == "configured"
+        resp = _ask(client)
+    assert resp["generator"] == "llm" and resp["degraded"] is False
+    _assert_prompt(stub_llm, resp["passages"])
+    assert resp["passages"][0]["doc_id"] == "nct:NCT04159103"
+    assert len(resp["citations"]) == 1
+    cite = resp["citations"][0]
+    first = resp["passages"][0]
+    assert cite["chunk_id"] == first["chunk_id"]
+    assert cite["url"] == source_url(Identifiers(**first["identifiers"]))
+    assert cite["quote"]["text"] and cite["quote"]["text"] in first["text"]
+    v = resp["verification"]
+    assert v["all_supported"] is True and [s["supported"] for s in v["sentences"]] == [True]
+    assert v["removed_citations"] == [] and v["removed_urls"] == []
+    sentence = stub_llm.replies[0].removesuffix(" [1]")
+    assert resp["answer"] == f"{sentence[:-1]} [1]."
+    assert_tied(resp)
+
+
+def test_citation_of_a_passage_not_given_is_removed(
+    make_client: MakeClient, stub_llm: StubLLM
+) -> None:
+    stub_llm.reset("cite-99")
+    with make_client(llm=_llm(stub_llm)) as client:
+        resp = _ask(client)
+    assert "[99]" in stub_llm.replies[0] and "[99]" not in resp["answer"]
+    (removed,) = resp["verification"]["removed_citations"]
+    assert removed["marker"] == "[99]" and "99" in removed["reason"]
+    assert removed["sentence"] == 1
+    checks = resp["verification"]["sentences"]
+    assert checks[0]["supported"] is True and checks[0]["citations"] == [1]
+    # the second sentence lost its only citation: it is reported, not tied to anything
+    assert checks[1]["supported"] is False and checks[1]["citations"] == []
+    assert checks[1]["reason"] == "no citation"
+    assert [c["n"] for c in resp["citations"]] == [1]
+    assert_tied(resp)
+
+
+def test_unsupported_claim_is_flagged_or_dropped(
+    make_client: MakeClient, stub_llm: StubLLM
+) -> None:
+    stub_llm.reset("unsupported")
+    with make_client(llm=_llm(stub_llm)) as client:
+        flagged = _ask(client, unsupported="flag")
+        dropped = _ask(client, unsupported="drop")
+    assert "PD-L1" not in flagged["passages"][0]["text"]
+    (check,) = flagged["verification"]["sentences"]
+    assert check["text"] == UNSUPPORTED_TEXT.replace(" [1]", "")
+    assert check["supported"] is False and check["kept"] is True
+    assert "PD-L1" in check["reason"] and "mRNA-4157" in check["reason"]
+    assert flagged["verification"]["all_supported"] is False
+    assert flagged["verification"]["unsupported_policy"] == "flag"
+    assert "unverified" in flagged["answer"] and "PD-L1" in flagged["answer"]
+    assert_tied(flagged)
+
+    (check,) = dropped["verification"]["sentences"]
+    assert check["supported"] is False and check["kept"] is False and check["citations"] == []
+    assert dropped["verification"]["unsupported_policy"] == "drop"
+    assert "PD-L1" not in dropped["answer"] and "mRNA-4157" not in dropped["answer"]
+    assert dropped["citations"] == [] and dropped["sources"] == []
+
+
+def test_invented_url_is_removed(make_client: MakeClient, stub_llm: StubLLM) -> None:
+    stub_llm.reset("invented-url")
+    with make_client(llm=_llm(stub_llm)) as client:
+        resp = _ask(client)
+    assert INVENTED_URL in stub_llm.replies[0]
+    assert INVENTED_URL not in resp["answer"] and "example.org" not in resp["answer"]
+    assert resp["verification"]["removed_urls"] == [INVENTED_URL]
+    assert resp["verification"]["sentences"][0]["supported"] is True
+    assert resp["sources"]
+    for s in resp["sources"]:  # source URLs come from stored identifiers only
+        assert s["url"] == source_url(Identifiers(**s["identifiers"]))
+        assert "example.org" not in str(s)
+    assert_tied(resp)
+
+
+def test_invented_trial_number_is_unsupported(make_client: MakeClient, stub_llm: StubLLM) -> None:
+    stub_llm.reset("invented-nct")
+    with make_client(llm=_llm(stub_llm)) as client:
+        resp = _ask(client)
+    (check,) = resp["verification"]["sentences"]
+    assert INVENTED_NCT in check["text"]
+    assert check["supported"] is False and INVENTED_NCT in check["reason"]
+    assert resp["verification"]["all_supported"] is False
+    assert "unverified" in resp["answer"]
+    assert_tied(resp)
+
+
+def test_llm_timeout_is_504_or_degraded(make_client: MakeClient, stub_llm: StubLLM) -> None:
+    stub_llm.reset("timeout")  # the stub answers after 3 s; the client waits 1 s
+    with make_client(llm=_llm(stub_llm, timeout_s=1)) as client:
+        r = client.post("/v1/answer", json={"question": QUESTION, "top_k": TOP_K})
+    assert r.status_code == 504, r.text
+    body = r.json()
+    assert set(body) == {"error"} and body["error"]["type"] == "llm_timeout"
+    assert "timed out" in body["error"]["message"]
+    assert "Traceback" not in r.text
+
+    with make_client(llm=_llm(stub_llm, timeout_s=1, fallback="extractive")) as client:
+        resp = _ask(client)
+    assert resp["degraded"] is True and resp["generator"] == "extractive"
+    assert resp["citations"] and resp["verification"]["all_supported"] is True
+    assert_tied(resp)
+
+
+def test_llm_http_500_is_502(make_client: MakeClient, stub_llm: StubLLM) -> None:
+    stub_llm.reset("500")
+    with make_client(llm=_llm(stub_llm)) as client:
+        r = client.post("/v1/answer", json={"question": QUESTION, "top_k": TOP_K})
+        assert r.status_code == 502, r.text
+        assert r.json()["error"]["type"] == "llm_unavailable"
+        assert "500" in r.json()["error"]["message"] and "Traceback" not in r.text
+        # streaming: the failure arrives as an error event after the passages
+        r = client.post("/v1/answer", json={"question": QUESTION, "top_k": TOP_K, "stream": True})
+    assert r.status_code == 200
+    events = parse_sse(r.text)
+    assert [n for n, _ in events] == ["passages", "error"]
+    assert events[1][1]["status"] == 502
+
+
+def test_llm_unreachable_is_502(make_client: MakeClient) -> None:
+    with make_client(llm={"base_url": "http://127.0.0.1:9/v1", "max_retries": 0}) as client:
+        r = client.post("/v1/answer", json={"question": QUESTION, "top_k": TOP_K})
+    assert r.status_code == 502 and r.json()["error"]["type"] == "llm_unavailable"
+    assert "unreachable" in r.json()["error"]["message"]
+
+
+def test_streaming_llm_answer_is_verified_in_final(
+    make_client: MakeClient, stub_llm: StubLLM
+) -> None:
+    stub_llm.reset("cite-99")
+    with make_client(llm=_llm(stub_llm)) as client:
+        r = client.post("/v1/answer", json={"question": QUESTION, "top_k": TOP_K, "stream": True})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    events = parse_sse(r.text)
+    names = [n for n, _ in events]
+    assert names[0] == "passages" and names[-1] == "final"
+    assert set(names[1:-1]) == {"delta"} and len(names) > 3
+    assert stub_llm.requests[-1]["body"]["stream"] is True
+    # deltas are the model's raw text; the final answer is the verified one
+    streamed = "".join(d["text"] for n, d in events if n == "delta")
+    assert streamed == stub_llm.replies[0] and "[99]" in streamed
+    final = events[-1][1]
+    assert final["generator"] == "llm" and "[99]" not in final["answer"]
+    assert [c["marker"] for c in final["verification"]["removed_citations"]] == ["[99]"]
+    assert final["passages"] == events[0][1]["passages"]
+    _assert_prompt(stub_llm, final["passages"])
+    assert final["verification"]["sentences"][0]["supported"] is True
+    assert_tied(final)
