@@ -62,9 +62,11 @@ def main() -> int:
         "",
     ]
     (OUT / "mrna-report.md").write_text("\n".join(md))
-    print(f"citations {len(report['citations'])}, sources {len(report['sources'])}, "
-          f"trials {len(report['trials'] or [])}, sentences supported {supported}/"
-          f"{len(v['sentences'])}, problems {len(problems)}")
+    print(
+        f"citations {len(report['citations'])}, sources {len(report['sources'])}, "
+        f"trials {len(report['trials'] or [])}, sentences supported {supported}/"
+        f"{len(v['sentences'])}, problems {len(problems)}"
+    )
     for p in problems:
         print("PROBLEM:", p)
     return 1 if problems else 0
