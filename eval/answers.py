@@ -468,7 +468,7 @@ def _add(t: _Totals, row: Mapping[str, Any]) -> None:
 
 
 def _pct(v: Any) -> str:
-    return "–" if v is None else f"{100 * float(v):.1f}%"
+    return "n/a" if v is None else f"{100 * float(v):.1f}%"
 
 
 def answers_markdown(summary: Mapping[str, Any]) -> str:
@@ -478,7 +478,7 @@ def answers_markdown(summary: Mapping[str, Any]) -> str:
         f"# Answers: {m['dataset']} ({summary['questions']} questions, {m['date']})",
         "",
         f"- service: {m['url']}, generators used: {summary['generators']}, "
-        f"verification: {', '.join(summary['verification_methods']) or '–'}",
+        f"verification: {', '.join(summary['verification_methods']) or 'n/a'}",
         f"- errors: {summary['errors']}",
         "",
         "| check | value |",

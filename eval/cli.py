@@ -66,23 +66,35 @@ def retrieval(
     reindex: Annotated[bool, typer.Option("--reindex", help="Rebuild the index first")] = False,
 ) -> None:
     """Index the set's corpus once (reused while unchanged), run every query, write metrics."""
-    from eval.runner import MODES, RunOptions, attach_compare, compare_markdown, make_progress
+    from eval.runner import (
+        MODES,
+        RunOptions,
+        attach_compare,
+        compare_markdown,
+        load_result,
+        make_progress,
+        run_eval,
+    )
     from eval.runner import compare as compare_runs
-    from eval.runner import load_result, run_eval
 
     console = Console(stderr=True)
     if mode not in MODES:
         console.print(f"[red]error:[/red] --mode must be one of {', '.join(MODES)}")
         raise typer.Exit(EXIT_USAGE)
     settings = _settings(console)
-    options = RunOptions(mode=mode, top_k=top_k, rrf_k=rrf_k, alpha=alpha)  # type: ignore[arg-type]
+    options = RunOptions(mode=mode, top_k=top_k, rrf_k=rrf_k, alpha=alpha)
     other = None
     try:
         if compare is not None:
             other = load_result(compare)
         with make_progress(console) as progress:
             result = run_eval(
-                dataset, settings, options, split=split, out_dir=out, progress=progress,
+                dataset,
+                settings,
+                options,
+                split=split,
+                out_dir=out,
+                progress=progress,
                 reindex=reindex,
             )
         cmp = compare_runs(result, other) if other is not None else None

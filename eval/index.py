@@ -1,4 +1,4 @@
-"""Index an evaluation corpus into its own collection with the same core pieces as ``litrag ingest``.
+"""Index an evaluation corpus into its own collection with the core pieces ``litrag ingest`` uses.
 
 Each :class:`~eval.datasets.EvalDoc` becomes a :class:`~core.schemas.Document` (``eval:<doc_id>``,
 source type ``abstract``, its title, one ``("Abstract",)`` section), chunked with
@@ -255,7 +255,7 @@ def open_index(
             encoding="utf-8",
         )
         tmp.replace(marker)
-        log.info("eval index %s built: %d docs, %d points", collection, len(eval_set.docs), n_points)
+        log.info("eval index %s built: %d points", collection, n_points)
         return EvalIndex(
             store=store,
             collection=collection,

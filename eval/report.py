@@ -93,7 +93,7 @@ def comparison_table(runs: Sequence[RunSummary]) -> str:
     ]
     for r in runs:
         cells = [
-            f"{r.summary['metrics'][k]:.4f}" if k in r.summary["metrics"] else "–" for k in keys
+            f"{r.summary['metrics'][k]:.4f}" if k in r.summary["metrics"] else "n/a" for k in keys
         ]
         lines.append(f"| {r.dataset} | {r.split} | {r.label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -143,15 +143,21 @@ def plot_comparison(
     for y, lo, hi, c in zip(ys, lows, highs, colors, strict=True):
         if hi > lo:  # a published range: the span drawn lighter on top of the bar
             ax.barh([y], [hi - lo], left=[lo], color=c, alpha=0.45, height=0.6, hatch="//")
-        text = f"{lo:.3f}" if hi == lo else f"{lo:.3f}–{hi:.3f}"
+        text = f"{lo:.3f}" if hi == lo else f"{lo:.3f}-{hi:.3f}"
         ax.text(hi + 0.005, y, text, va="center", fontsize=9)
     if show_refs and one_set in GOAL:
         ax.axvline(GOAL[one_set], color="#d62728", linestyle="--", linewidth=1)
-        ax.text(GOAL[one_set], len(labels) - 0.4, f"goal {GOAL[one_set]}", color="#d62728",
-                fontsize=8, ha="center")
+        ax.text(
+            GOAL[one_set],
+            len(labels) - 0.4,
+            f"goal {GOAL[one_set]}",
+            color="#d62728",
+            fontsize=8,
+            ha="center",
+        )
     ax.set_yticks(ys)
     ax.set_yticklabels(labels)
-    top = max(highs + [GOAL.get(one_set or "", 0.0)])
+    top = max([*highs, GOAL.get(one_set or "", 0.0)])
     ax.set_xlim(0, min(1.0, top + 0.12))
     split = runs[0].split if len({r.split for r in runs}) == 1 else "mixed splits"
     ax.set_xlabel(metric)

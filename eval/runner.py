@@ -56,6 +56,7 @@ __all__ = [
     "METRICS",
     "MODES",
     "EvalResult",
+    "RunMode",
     "RunOptions",
     "attach_compare",
     "compare",
@@ -259,7 +260,8 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
     lines = [
         f"# {m['dataset']} ({m['split']}) — {m['label']}",
         "",
-        f"- model: `{m['model']['name']}` (dim {m['model']['dim']}), sparse: `{m['sparse']['name']}`",
+        f"- model: `{m['model']['name']}` (dim {m['model']['dim']}), "
+        f"sparse: `{m['sparse']['name']}`",
         f"- chunking: {', '.join(f'{k}={v}' for k, v in m['chunking'].items())}",
         f"- mode: {m['mode']}, top_k: {m['top_k']} documents, rrf_k: {m['rrf_k']}"
         + (f", alpha: {m['alpha']}" if m["mode"] == "fusion" else ""),

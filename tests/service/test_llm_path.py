@@ -14,7 +14,7 @@ from core.schemas import Identifiers
 from tests.service.conftest import MakeClient, assert_tied, parse_sse
 from tests.service.stub_llm import INVENTED_NCT, INVENTED_URL, UNSUPPORTED_TEXT, StubLLM
 
-QUESTION = "What is mRNA-3927 being studied for in propionic acidemia?"
+QUESTION = "What will Part 3 of the mRNA-3927 study evaluate in infants with propionic acidemia?"
 TOP_K = 4
 
 
