@@ -108,6 +108,17 @@ class RawPoint:
     sparse: SparseVec
 
 
+def raw_point(point_id: object, payload: dict[str, Any] | None, vector: Any) -> RawPoint:
+    """A scrolled record (Edge or qdrant-client: both expose named vectors alike) as a RawPoint."""
+    sp = vector[SPARSE]
+    return RawPoint(
+        point_id=str(point_id),
+        payload=dict(payload or {}),
+        dense=list(vector[DENSE]),
+        sparse=SparseVec(list(sp.indices), list(sp.values)),
+    )
+
+
 class VectorStore(Protocol):
     """Operations litrag needs from a Qdrant collection, whatever the backend."""
 

@@ -26,6 +26,7 @@ from core.store.base import (
     StoreMeta,
     filter_conditions,
     from_payload,
+    raw_point,
     to_payload,
 )
 
@@ -316,14 +317,7 @@ class ClientStore:
                 with_vectors=True,
             )
             for r in records:
-                vec: Any = r.vector
-                sp = vec[SPARSE]
-                yield RawPoint(
-                    point_id=str(r.id),
-                    payload=dict(r.payload or {}),
-                    dense=list(vec[DENSE]),
-                    sparse=SparseVec(list(sp.indices), list(sp.values)),
-                )
+                yield raw_point(r.id, r.payload, r.vector)
             if offset is None:
                 return
 

@@ -32,4 +32,27 @@ class RecordFailure:
 
 
 ParseResult = Document | RecordFailure
+
+#: English month names and abbreviations (as met in dates of all formats) -> month number.
+MONTHS: dict[str, int] = {
+    name: number
+    for number, names in enumerate(
+        (
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ),
+        start=1,
+    )
+    for name in names
+}
 Parser = Callable[[Source], Iterator[ParseResult]]

@@ -26,7 +26,7 @@ from lxml import etree
 from core.errors import ParseError
 from core.ids import doc_id_for, normalize_nct
 from core.schemas import Document, Identifiers, Reference, Section, SourceType, TrialInfo
-from ingest.parsers.base import ParseResult, RecordFailure, Source
+from ingest.parsers.base import MONTHS, ParseResult, RecordFailure, Source
 
 __all__ = [
     "looks_like_ctgov_json",
@@ -74,27 +74,6 @@ _BULLET_RE = re.compile(r"^(?:[-*•·o]|\d{1,3}[.)]|[A-Za-z][.)]|\(\w{1,4}\))\s
 _ISO_RE = re.compile(r"^\d{4}(?:-\d{2}(?:-\d{2})?)?$")
 _LEGACY_DATE_RE = re.compile(r"^([A-Za-z]+)\.?\s+(?:(\d{1,2}),?\s+)?(\d{4})$")
 _ENUM_RE = re.compile(r"^[A-Z0-9_]+$")
-_MONTHS = {
-    name: i
-    for i, names in enumerate(
-        [
-            ("january", "jan"),
-            ("february", "feb"),
-            ("march", "mar"),
-            ("april", "apr"),
-            ("may",),
-            ("june", "jun"),
-            ("july", "jul"),
-            ("august", "aug"),
-            ("september", "sep", "sept"),
-            ("october", "oct"),
-            ("november", "nov"),
-            ("december", "dec"),
-        ],
-        start=1,
-    )
-    for name in names
-}
 _HUMAN = {
     "NA": "Not applicable",
     "ACTIVE_NOT_RECRUITING": "Active, not recruiting",
@@ -344,9 +323,9 @@ def _iso(raw: str | None) -> str | None:
     if _ISO_RE.match(s):
         return s
     m = _LEGACY_DATE_RE.match(s)
-    if not m or m.group(1).lower() not in _MONTHS:
+    if not m or m.group(1).lower() not in MONTHS:
         return None
-    month = _MONTHS[m.group(1).lower()]
+    month = MONTHS[m.group(1).lower()]
     out = f"{m.group(3)}-{month:02d}"
     return f"{out}-{int(m.group(2)):02d}" if m.group(2) else out
 

@@ -74,7 +74,7 @@ from lxml import etree
 from core.errors import ParseError
 from core.ids import doc_id_for, find_doi, normalize_doi, normalize_pmcid
 from core.schemas import Document, Identifiers, Reference, Section, SourceType
-from ingest.parsers.base import ParseResult, Source
+from ingest.parsers.base import MONTHS, ParseResult, Source
 
 _El = etree._Element
 
@@ -204,12 +204,6 @@ _SEC_TYPE_WORDS = {"intro": "Introduction", "materials": "Materials", "conclusio
 #: Which ``pub-date`` to prefer (lower is better).
 _DATE_RANK = {"pub": 0, "epub": 0, "ppub": 1, "epub-ppub": 1, "collection": 2, "pmc-release": 4}
 _SEASONS = {"spring": 3, "summer": 6, "fall": 9, "autumn": 9, "winter": 12}
-_MONTHS = {
-    m: i + 1
-    for i, m in enumerate(
-        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-    )
-}
 
 _CITE_OPEN = re.compile(r"([(\[])\s+")
 _CITE_CLOSE = re.compile(r"\s+([)\].,;:])")
@@ -347,8 +341,8 @@ def _date_of(el: _El) -> tuple[date | None, int | None]:
     month_text = _norm(el.findtext("month") or "").lower()
     if month_text.isdigit():
         month = int(month_text)
-    elif month_text[:3] in _MONTHS:
-        month = _MONTHS[month_text[:3]]
+    elif month_text[:3] in MONTHS:
+        month = MONTHS[month_text[:3]]
     else:
         season = _norm(el.findtext("season") or "").lower()
         month = next((m for s, m in _SEASONS.items() if s in season), 1)

@@ -27,7 +27,7 @@ from lxml import etree
 from core.errors import ParseError
 from core.ids import doc_id_for, normalize_doi, normalize_pmcid
 from core.schemas import Document, Identifiers, Section, SourceType
-from ingest.parsers.base import ParseResult, RecordFailure, Source
+from ingest.parsers.base import MONTHS, ParseResult, RecordFailure, Source
 
 __all__ = ["looks_like_medline", "parse_medline"]
 
@@ -36,27 +36,6 @@ _ROOT_MARKERS = (b"<PubmedArticleSet", b"<PubmedArticle", b"<MedlineCitation")
 _ROOT_TAGS = frozenset(
     {"PubmedArticleSet", "PubmedArticle", "MedlineCitationSet", "MedlineCitation"}
 )
-_MONTHS = {
-    name: number
-    for number, names in enumerate(
-        (
-            ("jan", "january"),
-            ("feb", "february"),
-            ("mar", "march"),
-            ("apr", "april"),
-            ("may",),
-            ("jun", "june"),
-            ("jul", "july"),
-            ("aug", "august"),
-            ("sep", "sept", "september"),
-            ("oct", "october"),
-            ("nov", "november"),
-            ("dec", "december"),
-        ),
-        start=1,
-    )
-    for name in names
-}
 _YEAR_RE = re.compile(r"\b(1[89]\d{2}|2\d{3})\b")
 _WS_RE = re.compile(r"\s+")
 
@@ -103,7 +82,7 @@ def _month(raw: str) -> int | None:
     raw = raw.strip().lower()
     if raw.isdigit():
         return int(raw) if 1 <= int(raw) <= 12 else None
-    return _MONTHS.get(raw) or _MONTHS.get(raw[:3])
+    return MONTHS.get(raw) or MONTHS.get(raw[:3])
 
 
 def _pub_date(pub: etree._Element | None) -> tuple[int | None, date | None]:

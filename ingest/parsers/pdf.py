@@ -44,7 +44,7 @@ from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError
 from core.errors import ParseError
 from core.ids import doc_id_for, find_doi, normalize_doi
 from core.schemas import Document, Identifiers, Section, SourceType
-from ingest.parsers.base import ParseResult, Source
+from ingest.parsers.base import MONTHS, ParseResult, Source
 
 __all__ = [
     "detect_heading",
@@ -375,27 +375,6 @@ _BAD_META_TITLE_RE = re.compile(
     r"^(untitled|microsoft word|document\d*|title)\b|\.(pdf|docx?|tex|indd|dvi)$|^[\w./:-]+$",
     re.IGNORECASE,
 )
-_MONTHS = {
-    m: i
-    for i, names in enumerate(
-        (
-            ("jan", "january"),
-            ("feb", "february"),
-            ("mar", "march"),
-            ("apr", "april"),
-            ("may",),
-            ("jun", "june"),
-            ("jul", "july"),
-            ("aug", "august"),
-            ("sep", "sept", "september"),
-            ("oct", "october"),
-            ("nov", "november"),
-            ("dec", "december"),
-        ),
-        start=1,
-    )
-    for m in names
-}
 _PUBLISHED_RE = re.compile(
     r"Published(?: online)?:?\s*"
     r"(?:(?P<d>\d{1,2})\s+(?P<m>[A-Za-z]{3,9})\.?,?\s+(?P<y>(?:19|20)\d{2})"
@@ -452,11 +431,11 @@ def _dates_from_text(text: str) -> tuple[int | None, date | None]:
     if m:
         try:
             if m.group("y"):
-                month = _MONTHS.get(m.group("m").lower())
+                month = MONTHS.get(m.group("m").lower())
                 if month:
                     return int(m.group("y")), date(int(m.group("y")), month, int(m.group("d")))
             elif m.group("y2"):
-                month = _MONTHS.get(m.group("m2").lower())
+                month = MONTHS.get(m.group("m2").lower())
                 if month:
                     return int(m.group("y2")), date(int(m.group("y2")), month, int(m.group("d2")))
             else:
