@@ -108,6 +108,7 @@ def retrieval(
     console.print(
         f"index {index['collection']}: "
         + ("reused" if index["reused"] else f"built in {index['seconds']:.0f} s")
+        + (f" from the dense vectors of {index['dense_from']}" if index.get("dense_from") else "")
         + f" ({index['n_points']} chunks)"
     )
     m = result.summary["manifest"]

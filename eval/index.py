@@ -6,6 +6,10 @@ source type ``abstract``, its title, one ``("Abstract",)`` section), chunked wit
 into the collection ``eval_<set>_<meta key>``, where the meta key hashes the embedding model,
 chunking and sparse settings, so a change of any of them builds a new collection.
 
+A collection that differs from a finished one of the same corpus only in its sparse (BM25)
+settings is built by copying that one's dense vectors and computing new sparse vectors, so BM25
+parameters can be tried without embedding the corpus again.
+
 An index is reused when unchanged: a marker ``<store.path>/eval/<collection>.json`` records the
 corpus hash (sha256 of every document's id, title and text) and the number of points written; when
 both match the store, ingestion is skipped.
@@ -28,9 +32,9 @@ from core.chunking import chunk_document
 from core.config import Settings
 from core.embedding import Embedder
 from core.errors import ConfigError
-from core.schemas import Document, DocumentMeta, Section, SourceType
+from core.schemas import Chunk, Document, DocumentMeta, Section, SourceType
 from core.sparse import SparseEncoder
-from core.store import PointData, StoreMeta, VectorStore, meta_for, open_store
+from core.store import PointData, RawPoint, StoreMeta, VectorStore, meta_for, open_store
 from eval.datasets import EvalDoc, EvalSet
 
 __all__ = [
@@ -67,6 +71,8 @@ class EvalIndex:
     reused: bool
     seconds: float
     marker: Path
+    dense_from: str | None = None
+    """The collection whose dense vectors were copied (only BM25 settings differed)."""
 
     def close(self) -> None:
         """Release the store (Qdrant Edge holds a lock while open)."""
@@ -177,6 +183,58 @@ def _ingest(
     return n_points
 
 
+def _find_donor(settings: Settings, digest: str, meta: StoreMeta) -> tuple[str, StoreMeta] | None:
+    """A finished collection of the same corpus, model and chunking whose only difference is the
+    sparse encoder: its dense vectors can be copied instead of embedding everything again."""
+    folder = settings.store.path / "eval"
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        data = _read_marker(path)
+        if not data or data.get("corpus_hash") != digest or not data.get("n_points"):
+            continue
+        try:
+            other = StoreMeta.model_validate(data.get("meta"))
+        except ValueError:
+            continue
+        diffs = meta.differences(other)
+        if diffs and all(d.startswith("sparse:") for d in diffs):
+            return str(data["collection"]), other
+    return None
+
+
+def _copy_with_sparse(
+    settings: Settings,
+    donor: tuple[str, StoreMeta],
+    store: VectorStore,
+    sparse: SparseEncoder,
+    batch_size: int,
+    on_progress: ProgressFn | None,
+) -> int:
+    """Copy every point of the donor collection with sparse vectors from ``sparse``."""
+    source = open_store(settings.store, donor[1], collection=donor[0], create=False)
+    try:
+        total = source.count()
+        n = 0
+        batch: list[RawPoint] = []
+        for raw in source.iter_points(batch=batch_size):
+            text = Chunk.model_validate(raw.payload["chunk"]).embed_text
+            batch.append(
+                RawPoint(raw.point_id, raw.payload, raw.dense, sparse.embed_documents([text])[0])
+            )
+            if len(batch) >= batch_size:
+                store.upsert_raw(batch)
+                n += len(batch)
+                batch = []
+                if on_progress:
+                    on_progress(n, total, n)
+        store.upsert_raw(batch)
+        n += len(batch)
+        if on_progress:
+            on_progress(n, total, n)
+        return n
+    finally:
+        source.close()
+
+
 def open_index(
     eval_set: EvalSet,
     settings: Settings,
@@ -224,15 +282,22 @@ def open_index(
             store.close()
             store = open_store(settings.store, meta, collection=collection, recreate=True)
         marker.unlink(missing_ok=True)
-        n_points = _ingest(
-            store,
-            eval_set.docs,
-            settings,
-            embedder,
-            sparse,
-            settings.ingest.batch_size,
-            on_progress,
-        )
+        donor = None if force else _find_donor(settings, digest, meta)
+        if donor is not None:
+            log.info("eval index %s: dense vectors copied from %s", collection, donor[0])
+            n_points = _copy_with_sparse(
+                settings, donor, store, sparse, settings.ingest.batch_size, on_progress
+            )
+        else:
+            n_points = _ingest(
+                store,
+                eval_set.docs,
+                settings,
+                embedder,
+                sparse,
+                settings.ingest.batch_size,
+                on_progress,
+            )
         store.optimize()
         n_store = store.count()
         marker.parent.mkdir(parents=True, exist_ok=True)
@@ -266,6 +331,7 @@ def open_index(
             reused=False,
             seconds=time.perf_counter() - t0,
             marker=marker,
+            dense_from=donor[0] if donor else None,
         )
     except BaseException:
         store.close()

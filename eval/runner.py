@@ -427,6 +427,7 @@ def run_eval(
             progress.update(
                 index_task,
                 completed=done,
+                total=total,
                 visible=True,
                 info=f"{chunks} chunks · {chunks / elapsed:.1f} chunks/s",
             )
@@ -479,6 +480,7 @@ def run_eval(
             "collection": index.collection,
             "meta_key": index.meta.key(),
             "reused": index.reused,
+            "dense_from": index.dense_from,
             "n_points": index.n_points,
             "seconds": round(index.seconds, 2),
         },

@@ -140,8 +140,18 @@ def _run(
                 f"[yellow]failed[/yellow] {escape(where)}: {escape(entry.reason)}"
             )
 
+    last_line = [0.0]
+
     def on_progress(stats: IngestStats) -> None:
         elapsed = max(time.perf_counter() - t0, 1e-9)
+        if not console.is_terminal and elapsed - last_line[0] >= 30:
+            # progress bars do not render into a log file: a plain line every 30 s instead
+            last_line[0] = elapsed
+            console.print(
+                f"{elapsed:6.0f} s: {stats.stored_documents} documents stored, {stats.unchanged} "
+                f"unchanged, {stats.duplicates} duplicates, {stats.failures} failed; "
+                f"{stats.chunks} chunks ({stats.chunks / elapsed:.1f}/s)"
+            )
         progress.update(
             docs_task,
             completed=stats.stored_documents + stats.unchanged + stats.duplicates,

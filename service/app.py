@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.config import Settings, get_settings
@@ -166,6 +167,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(GeneratorUnavailable)
     async def _no_llm(request: Request, exc: GeneratorUnavailable) -> JSONResponse:
         return JSONResponse(status_code=422, content=error_body("llm_not_configured", str(exc)))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # 401 (API key) and 404 (document, chunk) in the documented ErrorBody shape
+        kind = {401: "unauthorized", 404: "not_found"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            status_code=exc.status_code,
+            content=error_body(kind, str(exc.detail)),
+            headers=exc.headers,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

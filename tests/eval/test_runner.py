@@ -6,6 +6,7 @@ real corpus (the first ones in corpus order), written as a BEIR folder.
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def _check_tie_order(path: Path) -> None:
     assert by_query
     for rows in by_query.values():
         assert [r for r, _, _ in rows] == list(range(1, len(rows) + 1))
-        for (_, s1, d1), (_, s2, d2) in zip(rows, rows[1:], strict=False):
+        for (_, s1, d1), (_, s2, d2) in itertools.pairwise(rows):
             assert s1 > s2 or (s1 == s2 and d1 < d2)
 
 
@@ -83,9 +84,8 @@ def test_eval_retrieval_end_to_end(
     runner = CliRunner()
 
     hybrid = tmp_path / "hybrid"
-    res = runner.invoke(
-        app, ["eval", "retrieval", "--dataset", str(subset), "--mode", "hybrid", "--out", str(hybrid)]
-    )
+    base = ["eval", "retrieval", "--dataset", str(subset)]
+    res = runner.invoke(app, [*base, "--mode", "hybrid", "--out", str(hybrid)])
     assert res.exit_code == 0, res.output
     for name in ("run.trec", "summary.json", "per_query.json", "summary.md"):
         assert (hybrid / name).is_file(), name
@@ -110,24 +110,31 @@ def test_eval_retrieval_end_to_end(
 
     # A second run reuses the index: nothing is ingested again.
     sparse = tmp_path / "sparse"
-    res = runner.invoke(
-        app, ["eval", "retrieval", "--dataset", str(subset), "--mode", "sparse", "--out", str(sparse)]
-    )
+    res = runner.invoke(app, [*base, "--mode", "sparse", "--out", str(sparse)])
     assert res.exit_code == 0, res.output
     assert _summary(sparse)["index"]["reused"] is True
     assert _summary(sparse)["index"]["collection"] == summary["index"]["collection"]
     assert "reused" in res.output
     _check_tie_order(sparse / "run.trec")
 
+    # Other BM25 settings make another collection, built from the first one's dense vectors.
+    monkeypatch.setenv("LITRAG_SPARSE__B", "0.5")
+    bm25 = tmp_path / "bm25-b05"
+    res = runner.invoke(app, [*base, "--mode", "sparse", "--out", str(bm25)])
+    assert res.exit_code == 0, res.output
+    index = _summary(bm25)["index"]
+    assert index["reused"] is False
+    assert index["dense_from"] == summary["index"]["collection"]
+    assert index["n_points"] == summary["index"]["n_points"]
+    assert _summary(bm25)["manifest"]["sparse"]["b"] == 0.5
+    monkeypatch.delenv("LITRAG_SPARSE__B")
+
     # --compare prints per-metric deltas and a paired test's p-value.
     again = tmp_path / "hybrid2"
     res = runner.invoke(
         app,
         [
-            "eval",
-            "retrieval",
-            "--dataset",
-            str(subset),
+            *base,
             "--mode",
             "hybrid",
             "--out",

@@ -71,9 +71,7 @@ def test_non_streaming_answer_has_verified_citations(completion: Any, live: Live
     )
     assert direct.status_code == 200
     assert direct.json()["answer"] == content
-    assert [c["chunk_id"] for c in direct.json()["citations"]] == [
-        c["chunk_id"] for c in citations
-    ]
+    assert [c["chunk_id"] for c in direct.json()["citations"]] == [c["chunk_id"] for c in citations]
 
 
 def test_streaming_assembles_the_same_answer(client: openai.OpenAI, completion: Any) -> None:

@@ -257,9 +257,11 @@ def test_documents_and_chunks(make_client: MakeClient) -> None:
         r = client.get(f"/v1/documents/nct:{PA_TRIAL}")
         assert r.status_code == 200 and r.json()["document"]["trial"]["nct_id"] == PA_TRIAL
 
-        assert client.get("/v1/documents/doi:10.9999/not-stored").status_code == 404
+        r = client.get("/v1/documents/doi:10.9999/not-stored")
+        assert r.status_code == 404 and r.json()["error"]["type"] == "not_found"
+        assert "doi:10.9999/not-stored" in r.json()["error"]["message"]
         r = client.get(f"/v1/chunks/{uuid.uuid4()}")
-        assert r.status_code == 404
+        assert r.status_code == 404 and r.json()["error"]["type"] == "not_found"
         r = client.get("/v1/chunks/not-a-uuid")
         assert r.status_code == 422 and r.json()["error"]["type"] == "invalid_request"
 
