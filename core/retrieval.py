@@ -55,6 +55,8 @@ class Retriever:
             dense=dense, sparse=sparse, limit=fetch, search_filter=search_filter, rrf_k=self.rrf_k
         )
         t2 = time.perf_counter()
+        # RRF gives equal scores to many chunks; break ties by id so answers are reproducible.
+        hits.sort(key=lambda h: (-h.score, h.chunk.chunk_id))
         out: list[ScoredChunk] = []
         per_doc: dict[str, int] = {}
         for hit in hits:

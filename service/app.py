@@ -71,7 +71,10 @@ def _open(state: State) -> None:
 
 def _close(state: State) -> None:
     if state.store is not None:
-        state.store.close()
+        try:
+            state.store.close()
+        except StoreError as exc:  # e.g. already closed: shutdown must still release the rest
+            log.warning("closing the store failed: %s", exc)
         state.store = None
     if state.llm is not None:
         state.llm.close()
@@ -94,20 +97,35 @@ class BodyLimit:
             await self._refuse(send)
             return
         seen = 0
+        too_large = started = refused = False
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, too_large
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
+                    too_large = True
                     raise _TooLarge
             return message
 
+        async def guarded(message: Message) -> None:
+            # FastAPI turns an exception raised while it reads the body into its own 400
+            # response: once the limit is hit, that response is replaced by the refusal.
+            nonlocal started, refused
+            if too_large and not started:
+                if not refused:
+                    refused = True
+                    await self._refuse(send)
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self.app(scope, counted, send)
+            await self.app(scope, counted, guarded)
         except _TooLarge:
-            await self._refuse(send)
+            if not (started or refused):
+                await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
         body = JSONResponse(

@@ -320,7 +320,7 @@ class EdgeStore:
         self._call("info", self._shard.info)
 
     def close(self) -> None:
-        shard: EdgeShard | None = getattr(self, "_shard", None)
+        shard: EdgeShard | None = self.__dict__.get("_shard")  # not __getattr__: it raises
         if shard is not None:
             with contextlib.suppress(Exception):
                 shard.flush()

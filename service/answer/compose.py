@@ -21,6 +21,10 @@ from service.models import (
 )
 
 UNVERIFIED = "⚠ unverified"
+NO_SUPPORTED_ANSWER = (
+    "Insufficient evidence: no sentence of the generated answer was supported by the passages "
+    "it cited (see verification)."
+)
 
 
 def compose(
@@ -108,7 +112,8 @@ def compose(
     )
     report_sections: list[ReportSection] | None = None
     if sections is None:
-        answer = " ".join(t for _, t in rendered)
+        # every sentence dropped as unsupported: say so rather than answer with nothing
+        answer = " ".join(t for _, t in rendered) or NO_SUPPORTED_ANSWER
     else:
         report_sections = []
         parts: list[str] = []
@@ -119,7 +124,7 @@ def compose(
             report_sections.append(ReportSection(title=title, query=query, text=body))
             parts.append(f"## {title}\n\n{body}")
         if trials is not None:
-            parts.append("## Clinical trials\n\n" + render_trials(trials))
+            parts.append("## Relevant clinical trial records\n\n" + render_trials(trials))
         parts.append("## Sources\n\n" + render_sources(citations, sources))
         answer = "\n\n".join(parts)
     return answer, report_sections, citations, sources, passages, verification

@@ -33,7 +33,7 @@ def get_chunk(chunk_id: UUID, engine: EngineDep) -> dict[str, Any]:
     """The stored chunk ``chunk_id`` (a UUID)."""
     found = engine.retriever.store.retrieve([str(chunk_id)])
     if not found:
-        raise HTTPException(status_code=404, detail=f"no chunk {chunk_id!r}")
+        raise HTTPException(status_code=404, detail=f"no chunk {str(chunk_id)!r}")
     hit = found[0]
     return {
         "chunk": hit.chunk.model_dump(mode="json"),

@@ -43,7 +43,7 @@
 
   function humanize(code) {
     if (!code) return "n/a";
-    if (code === "NA") return "n/a";
+    if (code === "NA") return "Not applicable";
     const m = /^(EARLY_)?PHASE(\d)$/.exec(code);
     if (m) return (m[1] ? "Early phase " : "Phase ") + m[2];
     const words = code.toLowerCase().replace(/_/g, " ");
@@ -79,8 +79,8 @@
     const to = $("year-to").value.trim();
     if (from) filters.year_from = Number(from);
     if (to) filters.year_to = Number(to);
-    if ($("phase").value) filters.phases = [$("phase").value];
-    if ($("status").value) filters.statuses = [$("status").value];
+    if ($("trial-phase").value) filters.phases = [$("trial-phase").value];
+    if ($("trial-status").value) filters.statuses = [$("trial-status").value];
     return Object.keys(filters).length ? filters : null;
   }
 
@@ -491,8 +491,13 @@
 
     const links = $("passage-links");
     links.replaceChildren();
-    if (c.url) links.append(externalLink(c.url, "Open source", `Open source: ${c.title} (opens a new tab)`));
-    for (const [kind, url] of Object.entries((source && source.urls) || {})) {
+    const urls = Object.entries((source && source.urls) || {});
+    if (c.url) {
+      const kind = urls.find(([, url]) => url === c.url);
+      const where = kind ? ` (${URL_LABELS[kind[0]] || kind[0]})` : "";
+      links.append(externalLink(c.url, `Open source${where}`, `Open source${where}: ${c.title}, opens a new tab`));
+    }
+    for (const [kind, url] of urls) {
       if (url !== c.url) links.append(externalLink(url, URL_LABELS[kind] || kind, `${URL_LABELS[kind] || kind}: ${c.title}`));
     }
     if (!links.childNodes.length) links.append("No source link is stored for this document.");

@@ -69,13 +69,11 @@ def with_overrides(settings: Settings, **sections: dict[str, Any]) -> Settings:
 def ingested(tmp_path_factory: pytest.TempPathFactory, embedder) -> tuple[Path, IngestStats]:  # type: ignore[no-untyped-def]
     """An Edge store folder holding the sample corpus, written by the real pipeline (closed)."""
     path = tmp_path_factory.mktemp("service-store")
-    import os, shutil  # DEVHATCH
-    if os.environ.get("DEVHATCH"):  # DEVHATCH
-        shutil.copytree(os.environ["DEVHATCH"], path, dirs_exist_ok=True)  # DEVHATCH
-        return path, IngestStats()  # DEVHATCH
     settings = base_settings(path)
     sparse = SparseEncoder(settings.sparse)
-    store = open_store(settings.store, store_meta(settings, embedder.name, embedder.dim, sparse.name))
+    store = open_store(
+        settings.store, store_meta(settings, embedder.name, embedder.dim, sparse.name)
+    )
     entries: list[ReportEntry] = []
     try:
         stats = Pipeline(settings, store, embedder, sparse, on_report=entries.append).run(CORPUS)
@@ -95,7 +93,7 @@ def store_path(ingested: tuple[Path, IngestStats]) -> Path:
 
 
 @pytest.fixture
-def make_client(store_path: Path) -> Iterator[MakeClient]:
+def make_client(store_path: Path) -> MakeClient:
     """``with make_client(llm={...}, service={...}) as client:`` — a TestClient whose lifespan
     opens (and on exit closes) the session store with those settings overrides."""
     opened: list[TestClient] = []
@@ -111,7 +109,7 @@ def make_client(store_path: Path) -> Iterator[MakeClient]:
             finally:
                 opened.remove(client)
 
-    yield make
+    return make
 
 
 @pytest.fixture(scope="session")
@@ -156,6 +154,9 @@ def assert_tied(resp: dict[str, Any], text: str | None = None) -> None:
     used = {int(n) for n in MARKER.findall(text)}
     assert used <= set(range(1, len(cites) + 1)), (sorted(used), len(cites), text)
     assert used == {c["n"] for c in cites}, "a citation that the text never uses"
+    # no other [n] than the markers of the kept sentences' citations (no copied source markers)
+    kept = [s for s in resp["verification"]["sentences"] if s["kept"]]
+    assert len(MARKER.findall(text)) == sum(len(s["citations"]) for s in kept), text
     by_id = {p["chunk_id"]: p for p in resp["passages"]}
     for c in cites:
         p = by_id[c["chunk_id"]]  # only retrieved chunks are cited

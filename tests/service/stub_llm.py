@@ -35,7 +35,9 @@ def parse_passages(prompt: str) -> dict[int, tuple[str, str]]:
     heads: list[tuple[int, int, int]] = []  # (n, start of block, start of its content)
     expected = 1
     for m in _PASSAGE_HEAD.finditer(body):
-        if int(m.group(1)) == expected and (m.start() == 0 or body[m.start() - 2 : m.start()] == "\n\n"):
+        if int(m.group(1)) == expected and (
+            m.start() == 0 or body[m.start() - 2 : m.start()] == "\n\n"
+        ):
             heads.append((expected, m.start(), m.end()))
             expected += 1
     out: dict[int, tuple[str, str]] = {}

@@ -161,11 +161,13 @@ def test_extractive_answer_is_tied_verified_and_deterministic(make_client: MakeC
 def test_extractive_answer_from_an_article_keeps_numbering_tied(make_client: MakeClient) -> None:
     """Article text carries its own reference markers ("[23]"); copied into an answer they
     would read as citations of this answer. Every [n] must still be citations[n-1]."""
-    question = "How does urban versus rural lifestyle change gene expression in leukocytes?"
+    question = "What did previous studies report about gene expression heritability?"
     with make_client() as client:
         resp = _answer(client, question, top_k=5, filters={"doc_ids": [PGEN]})
     assert {p["doc_id"] for p in resp["passages"]} == {PGEN}
     assert resp["citations"], resp["answer"]
+    cited = {c["chunk_id"] for c in resp["citations"]}
+    assert any(MARKER.search(p["text"]) for p in resp["passages"] if p["chunk_id"] in cited)
     assert_tied(resp)
 
 
@@ -198,7 +200,7 @@ def test_streaming_extractive_answer(make_client: MakeClient) -> None:
 
 # -- report -------------------------------------------------------------------------------------
 def test_report_on_the_example_question(make_client: MakeClient) -> None:
-    with make_client(answer={"top_k": 4}) as client:
+    with make_client(answer={"top_k": 3}) as client:
         resp = _answer(client, EXAMPLE_QUESTION, mode="report")
         rows = resp["trials"]
         found = {t["nct_id"]: client.get(f"/v1/documents/nct:{t['nct_id']}") for t in rows}
@@ -215,6 +217,10 @@ def test_report_on_the_example_question(make_client: MakeClient) -> None:
     assert "COVID" not in resp["sections"][0]["query"]  # "beyond COVID-19" is not searched for
     for s in resp["sections"]:
         assert f"## {s['title']}\n\n{s['text']}" in resp["answer"]
+    assert (
+        resp["answer"].count("## Clinical trials\n") == 1
+    )  # the facet section; the table has its own
+    assert "## Relevant clinical trial records\n" in resp["answer"]
     assert rows
     for t in rows:
         assert re.fullmatch(r"NCT\d{8}", t["nct_id"]) and t["doc_id"] == f"nct:{t['nct_id']}"
@@ -319,12 +325,16 @@ def test_limits(make_client: MakeClient) -> None:
             for i in range(0, len(big), 512):
                 yield big[i : i + 512]
 
-        r = client.post("/v1/search", content=pieces(), headers={"Content-Type": "application/json"})
+        r = client.post(
+            "/v1/search", content=pieces(), headers={"Content-Type": "application/json"}
+        )
         assert r.status_code == 422, r.text
         assert "request body exceeds" in r.json()["error"]["message"]
 
         # malformed JSON and unknown fields are 422 in the same error shape
-        r = client.post("/v1/search", content=b"{oops", headers={"Content-Type": "application/json"})
+        r = client.post(
+            "/v1/search", content=b"{oops", headers={"Content-Type": "application/json"}
+        )
         assert r.status_code == 422 and r.json()["error"]["type"] == "invalid_request"
         r = client.post("/v1/search", json={"query": "q", "topk": 3})
         assert r.status_code == 422 and "topk" in r.json()["error"]["message"]

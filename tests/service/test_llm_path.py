@@ -33,7 +33,7 @@ def _assert_prompt(stub: StubLLM, passages: list[dict[str, Any]]) -> None:
     """The model saw the question and exactly the returned passages, numbered [1]..[k]."""
     (prompt,) = stub.prompts()
     assert f"Question: {QUESTION}\n" in prompt
-    blocks = re.findall(r"(?:^|\n\n)\[(\d+)\] ([^\n]*)\n", prompt)
+    blocks = re.findall(r"(?:Passages:\n|\n\n)\[(\d+)\] ([^\n]*)\n", prompt)
     assert [int(n) for n, _ in blocks] == list(range(1, len(passages) + 1))
     for (_, heading), p in zip(blocks, passages, strict=True):
         assert heading == f"{p['title']} — {p['section']}" if p["section"] else p["title"]
