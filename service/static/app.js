@@ -315,10 +315,10 @@
     const container = $("answer");
     container.replaceChildren();
     const sentences = data.verification.sentences.filter((s) => s.kept).map((s) => ({ ...s, used: false }));
-    // Sections re-rendered below from structured data (with links) are left out of the text.
-    const structured = new Set();
-    if (data.trials) structured.add("Clinical trials");
-    if (data.mode === "report") structured.add("Sources");
+    // A report's own sections are data.sections; its other parts (the trials table, the source
+    // list) are re-rendered below from structured data, with links, so they are left out here.
+    const own = new Set((data.sections || []).map((sec) => sec.title));
+    const structured = { has: (title) => data.mode === "report" && !own.has(title) };
     let heading = null;
     for (const block of data.answer.split(/\n{2,}/)) {
       const trimmed = block.trim();

@@ -10,7 +10,8 @@ import httpx
 import openai
 import pytest
 
-from tests.web.server import Live
+from core.config import LLMSettings
+from tests.web.server import Live, serve, settings_for
 
 QUESTION = "How are mRNA vaccines used against cancer in clinical trials?"
 MARKER = re.compile(r"\[(\d+)\]")
@@ -103,7 +104,7 @@ def test_report_model(client: openai.OpenAI) -> None:
     )
     content = resp.choices[0].message.content or ""
     assert content.startswith("## ")
-    assert "## Clinical trials" in content and "## Sources" in content
+    assert "| NCT id |" in content and "## Sources" in content
     extra = _extra(resp)
     assert extra["mode"] == "report"
     assert extra["trials"] and all(re.fullmatch(r"NCT\d{8}", t["nct_id"]) for t in extra["trials"])
@@ -204,3 +205,49 @@ def test_invalid_body(live: Live) -> None:
     )
     assert r.status_code == 400
     assert r.json()["error"]["param"] == "messages"
+
+
+@pytest.fixture(scope="module")
+def llm_down(live: Live, request: pytest.FixtureRequest) -> str:
+    """A second service on the copy of the store whose LLM endpoint refuses connections."""
+    llm = LLMSettings(base_url="http://127.0.0.1:9/v1", max_retries=0, timeout_s=5)
+    return serve(settings_for(live.spare_store, llm), request)
+
+
+@pytest.fixture(scope="module")
+def no_store(live: Live, request: pytest.FixtureRequest, tmp_path_factory: Any) -> str:
+    """A service whose store does not exist (readyz 503)."""
+    return serve(settings_for(tmp_path_factory.mktemp("empty") / "missing"), request, ready=False)
+
+
+def test_store_unavailable(live: Live, no_store: str) -> None:
+    client = openai.OpenAI(base_url=f"{no_store}/v1", api_key=live.api_key, max_retries=0)
+    with pytest.raises(openai.InternalServerError) as err:
+        client.chat.completions.create(
+            model="litrag", messages=[{"role": "user", "content": QUESTION}]
+        )
+    assert err.value.status_code == 503
+    assert err.value.code == "store_unavailable"
+    assert err.value.type == "api_error"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_llm_unreachable(live: Live, llm_down: str, stream: bool) -> None:
+    client = openai.OpenAI(base_url=f"{llm_down}/v1", api_key=live.api_key, max_retries=0)
+    if not stream:
+        with pytest.raises(openai.InternalServerError) as err:
+            client.chat.completions.create(
+                model="litrag", messages=[{"role": "user", "content": QUESTION}]
+            )
+        assert err.value.status_code == 502
+        assert err.value.code == "llm_unavailable"
+        return
+    # retrieval succeeded, so the stream has started: the error arrives as an event in it
+    chunks = client.chat.completions.create(
+        model="litrag", messages=[{"role": "user", "content": QUESTION}], stream=True
+    )
+    with pytest.raises(openai.APIError) as api_err:
+        for _ in chunks:
+            pass
+    assert "unreachable" in api_err.value.message
+    assert api_err.value.code == "llm_unavailable"

@@ -7,6 +7,7 @@ whichever suite asks first (ingestion is the slow part). The service requires ``
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -43,21 +44,22 @@ class Live:
     base_url: str
     api_key: str
     settings: Settings
+    spare_store: Path  # a copy of the ingested store, for a second service
 
 
 _live: Live | None = None
 _lock = threading.Lock()
 
 
-def _settings(store: Path) -> Settings:
-    # Every section explicit: nothing from LITRAG_* variables or a .env (no LLM: extractive).
+def settings_for(store: Path, llm: LLMSettings | None = None) -> Settings:
+    """Every section explicit: nothing from LITRAG_* variables or a .env (no LLM: extractive)."""
     return Settings(
         store=StoreSettings(backend="edge", path=store),
         embedding=EmbeddingSettings(),
         chunking=ChunkingSettings(),
         sparse=SparseSettings(),
         ingest=IngestSettings(),
-        llm=LLMSettings(),
+        llm=llm or LLMSettings(),
         answer=AnswerSettings(),
         service=ServiceSettings(api_key=API_KEY),
     )
@@ -80,7 +82,9 @@ def _ingest(settings: Settings) -> None:
     assert stats.documents["trial"] > 0 and stats.documents["abstract"] == 1, stats
 
 
-def _serve(settings: Settings, request: pytest.FixtureRequest) -> str:
+def serve(settings: Settings, request: pytest.FixtureRequest, ready: bool = True) -> str:
+    """Start uvicorn in a thread (stopped at the end of the session); wait for /readyz = 200, or
+    for /healthz when ``ready`` is False (a service whose store cannot open)."""
     from service.app import create_app
 
     config = uvicorn.Config(
@@ -105,7 +109,7 @@ def _serve(settings: Settings, request: pytest.FixtureRequest) -> str:
     last = "no answer"
     while True:
         try:
-            r = httpx.get(f"{base}/readyz", timeout=5)
+            r = httpx.get(f"{base}/{'readyz' if ready else 'healthz'}", timeout=5)
             if r.status_code == 200:
                 return base
             last = f"HTTP {r.status_code}: {r.text}"
@@ -121,7 +125,10 @@ def live_service(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtu
     global _live
     with _lock:
         if _live is None:
-            settings = _settings(tmp_path_factory.mktemp("live-store") / "store")
+            root = tmp_path_factory.mktemp("live-store")
+            settings = settings_for(root / "store")
             _ingest(settings)
-            _live = Live(_serve(settings, request), API_KEY, settings)
+            # an embedded Edge store is opened by one service at a time: a copy for another
+            shutil.copytree(root / "store", root / "spare")
+            _live = Live(serve(settings, request), API_KEY, settings, root / "spare")
         return _live
