@@ -34,6 +34,29 @@ class StoreSettings(_Section):
         None, description="Collection name; default derived from the embedding model and chunking"
     )
     timeout_s: float = Field(30.0, gt=0, description="Per-request timeout for a Qdrant server")
+    retries: int = Field(
+        2, ge=0, le=10, description="Retries (with backoff) on connection errors, timeouts and 5xx"
+    )
+    https: bool | None = Field(
+        None, description="Use TLS; default: the URL's scheme (https://...) decides"
+    )
+    tls_verify: bool | Path = Field(
+        True, description="Check the server's TLS certificate: true, false, or a CA bundle file"
+    )
+    upsert_batch: int = Field(
+        256, ge=1, description="Points per upsert request sent to a Qdrant server"
+    )
+    parallel: int = Field(
+        1, ge=1, le=16, description="Upsert requests in flight at once (server URLs only)"
+    )
+    write_ordering: Literal["weak", "medium", "strong"] = Field(
+        "weak",
+        description="Cluster write ordering: 'weak' (fastest), 'medium' (dynamic leader), "
+        "'strong' (permanent leader)",
+    )
+    write_consistency_factor: int | None = Field(
+        None, ge=1, description="Replicas that must confirm a write (new server collections)"
+    )
     shard_number: int | None = Field(None, ge=1, description="Shards of a new server collection")
     replication_factor: int | None = Field(None, ge=1, description="Replicas per shard (cluster)")
     hnsw_ef: int = Field(128, ge=8, description="HNSW ef at query time")

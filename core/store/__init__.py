@@ -43,8 +43,15 @@ def open_store(
         recreate=recreate,
         shard_number=settings.shard_number,
         replication_factor=settings.replication_factor,
+        write_consistency_factor=settings.write_consistency_factor,
         hnsw_ef=settings.hnsw_ef,
         prefetch_limit=settings.prefetch_limit,
+        retries=settings.retries,
+        https=settings.https,
+        tls_verify=settings.tls_verify,
+        upsert_batch=settings.upsert_batch,
+        parallel=settings.parallel,
+        write_ordering=settings.write_ordering,
     )
 
 

@@ -137,6 +137,10 @@ class VectorStore(Protocol):
         """Chunks by id (missing ids are left out), in the order asked."""
         ...
 
+    def retrieve_raw(self, point_ids: Sequence[str]) -> list[RawPoint]:
+        """Points by id with payload and vectors, as stored (missing ids are left out)."""
+        ...
+
     def doc_chunks(self, doc_id: str, limit: int = 10_000) -> list[StoredChunk]:
         """All chunks of one document in ordinal order."""
         ...
@@ -213,6 +217,46 @@ def from_payload(payload: dict[str, Any]) -> StoredChunk:
         chunk=Chunk.model_validate(payload["chunk"]),
         doc=DocumentMeta.model_validate(payload["doc"]),
     )
+
+
+#: Scores this close (relative) are one tie when ranking for fusion: Edge and a server score in
+#: float32, qdrant-client's local mode partly in float64, so equal scores differ in the last bits.
+TIE_RTOL = 1e-5
+
+
+def fusion_fetch(depth: int) -> int:
+    """Hits to ask each fused sub-query for, so that a tie group across ``depth`` is seen whole."""
+    return depth + max(8, depth // 4)
+
+
+def tie_ranks(hits: Sequence[tuple[str, float]], depth: int) -> dict[str, int]:
+    """0-based ranks of the best ``depth`` hits ``(point id, score)``; equal scores share a rank.
+
+    Qdrant's own RRF ranks tied hits by internal offsets, which differ between Edge, a server and
+    qdrant-client's local mode (and with insertion order): BM25 scores tie often (same term
+    counts, same length), so the fused ranking would too. Here tied hits get the rank of the
+    first of them, and a tie group crossing ``depth`` is kept whole.
+    """
+    ordered = sorted(hits, key=lambda h: (-h[1], h[0]))
+    ranks: dict[str, int] = {}
+    rank, prev = 0, 0.0
+    for pos, (pid, score) in enumerate(ordered):
+        if pos == 0 or abs(prev - score) > TIE_RTOL * max(abs(prev), abs(score)):
+            if pos >= depth:
+                break
+            rank = pos
+        ranks[pid] = rank
+        prev = score
+    return ranks
+
+
+def rrf_fuse(rankings: Sequence[dict[str, int]], k: int, limit: int) -> list[tuple[str, float]]:
+    """Reciprocal rank fusion, ``sum 1 / (k + rank)`` as in Qdrant; best first, ties by id."""
+    fused: dict[str, float] = {}
+    for ranks in rankings:
+        for pid, rank in ranks.items():
+            fused[pid] = fused.get(pid, 0.0) + 1.0 / (k + rank)
+    return sorted(fused.items(), key=lambda x: (-x[1], x[0]))[:limit]
 
 
 @dataclass(frozen=True, slots=True)

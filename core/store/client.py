@@ -2,18 +2,36 @@
 
 The collection records its :class:`StoreMeta` in the collection metadata, so a collection built
 with another model is refused exactly as with the Edge backend.
+
+Talking to a server: every request goes through :meth:`Connection.call`, which retries transient
+failures (connection errors, timeouts, 429 and 5xx) with exponential backoff and turns every
+failure into a :class:`StoreError` that names the URL and says what went wrong. Upserts are split
+into requests of ``upsert_batch`` points (optionally ``parallel`` at once); a batch is only stored
+when all of its requests succeeded, and each document's chunk 0 (the marker re-ingestion checks)
+is written after all of its other chunks.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import math
+import re
+import ssl
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
+import httpx
 from qdrant_client import QdrantClient, models
+from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from core.errors import StoreError, StoreMismatchError
+from core.errors import ConfigError, StoreError, StoreMismatchError
 from core.schemas import ScoredChunk, SearchFilter, StoredChunk
 from core.sparse import SparseVec
 from core.store.base import (
@@ -26,16 +44,27 @@ from core.store.base import (
     StoreMeta,
     filter_conditions,
     from_payload,
+    fusion_fetch,
     raw_point,
+    rrf_fuse,
+    tie_ranks,
     to_payload,
 )
 
 T = TypeVar("T")
-_META_KEY = "litrag"
+log = logging.getLogger("litrag.store")
+META_KEY = "litrag"
+MEMORY = ":memory:"
 _INDEX_TYPES = {
     "keyword": models.PayloadSchemaType.KEYWORD,
     "integer": models.PayloadSchemaType.INTEGER,
 }
+#: HTTP answers worth another try: rate limiting and server-side/gateway failures.
+_TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
+_BACKOFF_S = 0.25
+_BACKOFF_MAX_S = 4.0
+
+WriteOrdering = Literal["weak", "medium", "strong"]
 
 
 def _client_filter(conds: Sequence[Condition]) -> models.Filter | None:
@@ -57,6 +86,190 @@ def _sparse(v: SparseVec) -> models.SparseVector:
     return models.SparseVector(indices=v.indices, values=v.values)
 
 
+# -- failures ---------------------------------------------------------------------------------
+def _short_body(content: bytes, fallback: str) -> str:
+    """Qdrant's ``status.error`` when the body is its JSON error, else the first 200 characters."""
+    text = content.decode("utf-8", "replace")
+    try:
+        data = json.loads(text)
+        if isinstance(data, dict) and isinstance(data.get("status"), dict):
+            err = data["status"].get("error")
+            if err:
+                text = str(err)
+    except ValueError:
+        pass
+    text = re.sub(r"\s+", " ", text).strip()
+    if not text:
+        return fallback or "(empty body)"
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _tls_failure(exc: BaseException) -> str | None:
+    """'certificate' or 'handshake' when ``exc`` (or what caused it) is a TLS failure."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return None
+        if "CERTIFICATE_VERIFY_FAILED" in str(seen):
+            return "certificate"
+        if isinstance(seen, ssl.SSLError):
+            return "handshake"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def describe_failure(
+    exc: BaseException, url: str, timeout_s: float, has_api_key: bool
+) -> tuple[str, bool] | None:
+    """``(message, transient)`` for a failure talking to Qdrant; None for anything else."""
+    if isinstance(exc, ResponseHandlingException):
+        source = exc.source
+        if isinstance(source, Exception) and not isinstance(source, ResponseHandlingException):
+            inner = describe_failure(source, url, timeout_s, has_api_key)
+            if inner is not None:
+                return inner
+        return f"Qdrant at {url} sent an answer litrag cannot read: {source}", False
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+        return f"Qdrant at {url} timed out after {timeout_s:g} s", True
+    tls = _tls_failure(exc)
+    if tls == "certificate":
+        return (
+            f"the TLS certificate of Qdrant at {url} was not accepted ({exc}); set "
+            "LITRAG_STORE__TLS_VERIFY to the CA bundle that signed it (or false to skip the check)",
+            False,
+        )
+    if tls == "handshake":
+        return f"the TLS handshake with Qdrant at {url} failed (does it speak https?): {exc}", False
+    if isinstance(exc, httpx.ConnectError | ConnectionRefusedError):
+        return f"cannot connect to Qdrant at {url} (is it running?): {exc}", True
+    if isinstance(exc, httpx.TransportError | ConnectionError):
+        return f"the connection to Qdrant at {url} failed: {exc or type(exc).__name__}", True
+    if isinstance(exc, UnexpectedResponse):
+        status = exc.status_code
+        if status in (401, 403):
+            if not has_api_key:
+                return (
+                    f"Qdrant at {url} requires an API key (HTTP {status}): authentication "
+                    "failed, set LITRAG_STORE__API_KEY",
+                    False,
+                )
+            return (
+                f"Qdrant at {url} refused the API key (HTTP {status}): authentication failed, "
+                "check the API key (LITRAG_STORE__API_KEY)",
+                False,
+            )
+        body = _short_body(exc.content, exc.reason_phrase)
+        return f"Qdrant at {url} answered HTTP {status}: {body}", status in _TRANSIENT_STATUS
+    if isinstance(exc, ResourceExhaustedResponse):
+        return f"Qdrant at {url} is rate limiting requests (HTTP 429): {exc}", True
+    if type(exc).__module__.startswith(("httpx", "httpcore", "grpc")):
+        return f"Qdrant at {url} failed: {exc}", False
+    return None
+
+
+def _retry_delay(exc: BaseException, attempt: int) -> float:
+    delay = min(_BACKOFF_S * 2**attempt, _BACKOFF_MAX_S)
+    if isinstance(exc, ResourceExhaustedResponse):
+        delay = max(delay, min(float(exc.retry_after_s), _BACKOFF_MAX_S))
+    return float(delay)
+
+
+# -- connection -------------------------------------------------------------------------------
+def _verify_arg(tls_verify: bool | str | Path) -> bool | ssl.SSLContext:
+    if isinstance(tls_verify, bool):
+        return tls_verify
+    try:
+        return ssl.create_default_context(cafile=str(tls_verify))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"store.tls_verify: cannot read the CA bundle {tls_verify}: {exc}"
+        ) from exc
+
+
+class Connection:
+    """A ``QdrantClient`` plus the URL it talks to, with retries and clear errors."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        api_key: str | None = None,
+        timeout_s: float = 30.0,
+        retries: int = 2,
+        https: bool | None = None,
+        tls_verify: bool | str | Path = True,
+        client: QdrantClient | None = None,
+    ) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.has_api_key = bool(api_key)
+        self.local = url == MEMORY
+        if client is not None:
+            self.client = client
+        elif self.local:
+            self.client = QdrantClient(location=MEMORY)
+            # Local mode ignores payload indexes and says so on every create; that is expected.
+            warnings.filterwarnings("ignore", message="Payload indexes have no effect")
+        else:
+            scheme = urlsplit(url).scheme if "://" in url else ""
+            if https is not None and scheme and (scheme == "https") != https:
+                raise ConfigError(
+                    f"store.https={str(https).lower()} contradicts the URL {url}: drop one of them"
+                )
+            self.client = QdrantClient(
+                url=url,
+                api_key=api_key,
+                https=https,
+                timeout=math.ceil(timeout_s),
+                verify=_verify_arg(tls_verify),
+                # The version check is an extra background request that ignores `verify` and
+                # warns on every unreachable server; our own errors say more.
+                check_compatibility=False,
+            )
+
+    def call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)``; transient failures are retried, all become StoreError."""
+        attempt = 0
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:
+                described = describe_failure(exc, self.url, self.timeout_s, self.has_api_key)
+                if described is None:
+                    raise  # a programming error, or local mode refusing a request
+                message, transient = described
+                if transient and attempt < self.retries:
+                    delay = _retry_delay(exc, attempt)
+                    attempt += 1
+                    log.warning(
+                        "%s (during %s); retry %d of %d in %.2f s",
+                        message,
+                        what,
+                        attempt,
+                        self.retries,
+                        delay,
+                    )
+                    time.sleep(delay)
+                    continue
+                tries = f", {attempt + 1} attempts" if attempt else ""
+                raise StoreError(f"{message} (during {what}{tries})") from exc
+
+    def collection_meta(self, name: str) -> StoreMeta | None:
+        """The litrag metadata of collection ``name`` (None when it has none)."""
+        info = self.call("get_collection", self.client.get_collection, name)
+        raw = (info.config.metadata or {}).get(META_KEY)
+        return None if raw is None else StoreMeta.model_validate(raw)
+
+    def collections(self) -> list[str]:
+        """Names of all collections, sorted."""
+        resp = self.call("get_collections", self.client.get_collections)
+        return sorted(c.name for c in resp.collections)
+
+    def close(self) -> None:
+        self.client.close()
+
+
 class ClientStore:
     """:class:`~core.store.base.VectorStore` through ``qdrant-client``."""
 
@@ -72,8 +285,15 @@ class ClientStore:
         recreate: bool = False,
         shard_number: int | None = None,
         replication_factor: int | None = None,
+        write_consistency_factor: int | None = None,
         hnsw_ef: int = 128,
         prefetch_limit: int = 100,
+        retries: int = 2,
+        https: bool | None = None,
+        tls_verify: bool | str | Path = True,
+        upsert_batch: int = 256,
+        parallel: int = 1,
+        write_ordering: WriteOrdering = "weak",
         client: QdrantClient | None = None,
     ) -> None:
         self.meta = meta
@@ -81,14 +301,36 @@ class ClientStore:
         self.url = url
         self._hnsw_ef = hnsw_ef
         self._prefetch_limit = prefetch_limit
-        if client is not None:
-            self._client = client
-        elif url == ":memory:":
-            self._client = QdrantClient(location=":memory:")
-            # Local mode ignores payload indexes and says so on every create; that is expected.
-            warnings.filterwarnings("ignore", message="Payload indexes have no effect")
-        else:
-            self._client = QdrantClient(url=url, api_key=api_key, timeout=int(timeout_s))
+        self._upsert_batch = max(1, upsert_batch)
+        self._ordering = models.WriteOrdering(write_ordering)
+        self._conn = Connection(
+            url,
+            api_key=api_key,
+            timeout_s=timeout_s,
+            retries=retries,
+            https=https,
+            tls_verify=tls_verify,
+            client=client,
+        )
+        # The in-process client is not thread-safe and gains nothing from threads.
+        self._parallel = 1 if self._conn.local else max(1, parallel)
+        self._client = self._conn.client
+        try:
+            self._open(create, recreate, shard_number, replication_factor, write_consistency_factor)
+        except BaseException:
+            if client is None:
+                self._conn.close()
+            raise
+
+    def _open(
+        self,
+        create: bool,
+        recreate: bool,
+        shard_number: int | None,
+        replication_factor: int | None,
+        write_consistency_factor: int | None,
+    ) -> None:
+        collection = self.collection
         exists = self._call("collection_exists", self._client.collection_exists, collection)
         if exists and recreate:
             self._call("delete_collection", self._client.delete_collection, collection)
@@ -96,35 +338,22 @@ class ClientStore:
         if exists:
             self._check_meta()
         elif not create:
-            raise StoreError(f"no collection {collection!r} at {url}: run `litrag ingest` first")
+            raise StoreError(
+                f"no collection {collection!r} at {self.url}: run `litrag ingest` first"
+            )
         else:
-            self._create(shard_number, replication_factor)
+            self._create(shard_number, replication_factor, write_consistency_factor)
 
     def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        try:
-            return fn(*args, **kwargs)
-        except (
-            UnexpectedResponse,
-            ResponseHandlingException,
-            ConnectionError,
-            TimeoutError,
-        ) as exc:
-            raise StoreError(f"Qdrant {what} failed at {self.url}: {exc}") from exc
-        except Exception as exc:
-            # grpc/httpx transport errors and local-mode ValueErrors alike
-            if type(exc).__module__.startswith(("httpx", "httpcore", "grpc")):
-                raise StoreError(f"Qdrant {what} failed at {self.url}: {exc}") from exc
-            raise
+        return self._conn.call(what, fn, *args, **kwargs)
 
     def _check_meta(self) -> None:
-        info = self._call("get_collection", self._client.get_collection, self.collection)
-        raw = (info.config.metadata or {}).get(_META_KEY)
-        if raw is None:
+        stored = self._conn.collection_meta(self.collection)
+        if stored is None:
             raise StoreMismatchError(
                 f"collection {self.collection!r} at {self.url} was not created by litrag "
                 "(no litrag metadata); refusing to write into it"
             )
-        stored = StoreMeta.model_validate(raw)
         diffs = self.meta.differences(stored)
         if diffs:
             raise StoreMismatchError(
@@ -133,19 +362,34 @@ class ClientStore:
                 "re-ingest with --recreate."
             )
 
-    def _create(self, shard_number: int | None, replication_factor: int | None) -> None:
-        self._call(
-            "create_collection",
-            self._client.create_collection,
-            self.collection,
-            vectors_config={
-                DENSE: models.VectorParams(size=self.meta.dim, distance=models.Distance.COSINE)
-            },
-            sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
-            shard_number=shard_number,
-            replication_factor=replication_factor,
-            metadata={_META_KEY: self.meta.model_dump(mode="json")},
-        )
+    def _create(
+        self,
+        shard_number: int | None,
+        replication_factor: int | None,
+        write_consistency_factor: int | None,
+    ) -> None:
+        try:
+            self._call(
+                "create_collection",
+                self._client.create_collection,
+                self.collection,
+                vectors_config={
+                    DENSE: models.VectorParams(size=self.meta.dim, distance=models.Distance.COSINE)
+                },
+                sparse_vectors_config={
+                    SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)
+                },
+                shard_number=shard_number,
+                replication_factor=replication_factor,
+                write_consistency_factor=write_consistency_factor,
+                metadata={META_KEY: self.meta.model_dump(mode="json")},
+            )
+        except StoreError:
+            # A retried create whose first attempt did succeed, or another process creating
+            # the same collection at the same time: use it if it is ours.
+            if not self._call("collection_exists", self._client.collection_exists, self.collection):
+                raise
+            self._check_meta()
         for name, kind in INDEXED_FIELDS.items():
             self._call(
                 "create_payload_index",
@@ -180,8 +424,75 @@ class ClientStore:
         )
 
     def _write(self, structs: list[models.PointStruct]) -> None:
-        if structs:
-            self._call("upsert", self._client.upsert, self.collection, points=structs, wait=True)
+        """All of ``structs`` or a StoreError saying how many were written before the failure.
+
+        Chunk 0 of each document goes last: re-ingestion treats a stored chunk 0 with the same
+        content hash as "unchanged", so it must never be stored while the rest is missing.
+        """
+        if not structs:
+            return
+        size = self._upsert_batch
+        tails = [s for s in structs if (s.payload or {}).get("ordinal") != 0]
+        heads = [s for s in structs if (s.payload or {}).get("ordinal") == 0]
+        phases = [
+            [part[i : i + size] for i in range(0, len(part), size)] for part in (tails, heads)
+        ]
+        n_requests = sum(len(p) for p in phases)
+        written = 0
+        for requests in phases:
+            if not requests:
+                continue
+            try:
+                if self._parallel > 1 and len(requests) > 1:
+                    written += self._send_parallel(requests)
+                else:
+                    for req in requests:
+                        self._send(req)
+                        written += len(req)
+            except _PartialWrite as exc:
+                if not isinstance(exc.error, StoreError):
+                    raise exc.error from None  # a bug, not a store failure: show it as it is
+                err = self._partial(exc.error, written + exc.written, len(structs), n_requests)
+                raise err from exc.error
+            except StoreError as exc:
+                raise self._partial(exc, written, len(structs), n_requests) from exc
+
+    def _send(self, structs: list[models.PointStruct]) -> None:
+        self._call(
+            "upsert",
+            self._client.upsert,
+            self.collection,
+            points=structs,
+            wait=True,
+            ordering=self._ordering,
+        )
+
+    def _send_parallel(self, requests: list[list[models.PointStruct]]) -> int:
+        """Send ``requests`` with ``parallel`` workers; the number of points they wrote."""
+        with ThreadPoolExecutor(max_workers=self._parallel, thread_name_prefix="upsert") as pool:
+            futures: dict[Future[None], int] = {
+                pool.submit(self._send, req): len(req) for req in requests
+            }
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = [f for f in done if f.exception() is not None]
+            if not failed:
+                return sum(futures.values())
+            for f in futures:
+                f.cancel()  # the ones not started yet
+            wait(futures)  # the ones in flight finish (or fail) before we count
+            ok = sum(n for f, n in futures.items() if not f.cancelled() and f.exception() is None)
+            error = failed[0].exception()
+            assert error is not None
+            raise _PartialWrite(error, ok)
+
+    def _partial(
+        self, error: BaseException, written: int, total: int, n_requests: int
+    ) -> StoreError:
+        return StoreError(
+            f"{error}; {written} of {total} points of this batch were written before the "
+            f"failure ({n_requests} upsert requests of up to {self._upsert_batch} points), so the "
+            "batch is not stored: write it again (upserts overwrite by id)"
+        )
 
     def delete_doc_chunks(self, doc_id: str, from_ordinal: int = 0) -> None:
         conds = [Condition("doc_id", (doc_id,))]
@@ -195,6 +506,7 @@ class ClientStore:
             self.collection,
             points_selector=models.FilterSelector(filter=flt),
             wait=True,
+            ordering=self._ordering,
         )
 
     # -- reads ------------------------------------------------------------------------------
@@ -210,6 +522,20 @@ class ClientStore:
         )
         by_id = {str(r.id): from_payload(r.payload) for r in records if r.payload}
         return [by_id[c] for c in chunk_ids if c in by_id]
+
+    def retrieve_raw(self, point_ids: Sequence[str]) -> list[RawPoint]:
+        if not point_ids:
+            return []
+        records = self._call(
+            "retrieve",
+            self._client.retrieve,
+            self.collection,
+            ids=list(point_ids),
+            with_payload=True,
+            with_vectors=True,
+        )
+        by_id = {str(r.id): raw_point(r.id, r.payload, r.vector) for r in records}
+        return [by_id[i] for i in point_ids if i in by_id]
 
     def doc_chunks(self, doc_id: str, limit: int = 10_000) -> list[StoredChunk]:
         records, _ = self._call(
@@ -244,26 +570,46 @@ class ClientStore:
         rrf_k: int = 60,
     ) -> list[ScoredChunk]:
         flt = _client_filter(filter_conditions(search_filter))
-        params = models.SearchParams(hnsw_ef=max(self._hnsw_ef, limit))
+        # Local mode searches exactly and warns that search params have no effect.
+        params = (
+            None if self._conn.local else models.SearchParams(hnsw_ef=max(self._hnsw_ef, limit))
+        )
         dense_v = [float(x) for x in dense] if dense is not None else None
         if dense_v is not None and sparse is not None:
-            pre = max(self._prefetch_limit, limit)
-            resp = self._call(
-                "query",
-                self._client.query_points,
-                self.collection,
-                prefetch=[
-                    models.Prefetch(
-                        query=dense_v, using=DENSE, limit=pre, filter=flt, params=params
-                    ),
-                    models.Prefetch(query=_sparse(sparse), using=SPARSE, limit=pre, filter=flt),
-                ],
-                query=models.RrfQuery(rrf=models.Rrf(k=rrf_k)),
-                query_filter=flt,
-                limit=limit,
-                with_payload=True,
+            # Fused here, not by RrfQuery: tied scores must share a rank (see tie_ranks), and
+            # both sub-queries travel in one request.
+            depth = max(self._prefetch_limit, limit)
+            subs = [
+                models.QueryRequest(
+                    query=dense_v,
+                    using=DENSE,
+                    filter=flt,
+                    params=params,
+                    limit=fusion_fetch(depth),
+                    with_payload=False,
+                ),
+                models.QueryRequest(
+                    query=_sparse(sparse),
+                    using=SPARSE,
+                    filter=flt,
+                    limit=fusion_fetch(depth),
+                    with_payload=False,
+                ),
+            ]
+            responses = self._call(
+                "query", self._client.query_batch_points, self.collection, requests=subs
             )
-        elif dense_v is not None:
+            rankings = [
+                tie_ranks([(str(p.id), float(p.score)) for p in r.points], depth) for r in responses
+            ]
+            fused = rrf_fuse(rankings, rrf_k, limit)
+            by_id = {c.chunk.chunk_id: c for c in self.retrieve([pid for pid, _ in fused])}
+            return [
+                ScoredChunk(**by_id[pid].model_dump(), score=score)
+                for pid, score in fused
+                if pid in by_id
+            ]
+        if dense_v is not None:
             resp = self._call(
                 "query",
                 self._client.query_points,
@@ -328,5 +674,18 @@ class ClientStore:
     def ping(self) -> None:
         self._call("get_collection", self._client.get_collection, self.collection)
 
+    def delete_collection(self) -> None:
+        """Drop the whole collection (tests and ``migrate --recreate``)."""
+        self._call("delete_collection", self._client.delete_collection, self.collection)
+
     def close(self) -> None:
-        self._client.close()
+        self._conn.close()
+
+
+class _PartialWrite(Exception):
+    """Parallel upsert requests failed after ``written`` points were stored."""
+
+    def __init__(self, error: BaseException, written: int) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.written = written

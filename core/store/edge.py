@@ -26,12 +26,10 @@ from qdrant_edge import (
     EdgeVectorParams,
     FieldCondition,
     Filter,
-    Fusion,
     MatchAny,
     Modifier,
     PayloadSchemaType,
     Point,
-    Prefetch,
     Query,
     QueryRequest,
     RangeFloat,
@@ -54,7 +52,10 @@ from core.store.base import (
     StoreMeta,
     filter_conditions,
     from_payload,
+    fusion_fetch,
     raw_point,
+    rrf_fuse,
+    tie_ranks,
     to_payload,
 )
 
@@ -238,6 +239,13 @@ class EdgeStore:
         by_id = {str(r.id): from_payload(r.payload) for r in records if r.payload}
         return [by_id[c] for c in chunk_ids if c in by_id]
 
+    def retrieve_raw(self, point_ids: Sequence[str]) -> list[RawPoint]:
+        if not point_ids:
+            return []
+        records = self._call("retrieve", self._shard.retrieve, list(point_ids), True, True)
+        by_id = {str(r.id): raw_point(r.id, r.payload, r.vector) for r in records}
+        return [by_id[i] for i in point_ids if i in by_id]
+
     def doc_chunks(self, doc_id: str, limit: int = 10_000) -> list[StoredChunk]:
         flt = _edge_filter([Condition("doc_id", (doc_id,))])
         records, _ = self._call(
@@ -271,17 +279,26 @@ class EdgeStore:
         )
         sparse_q = Query.Nearest(_sparse(sparse), using=SPARSE) if sparse is not None else None
         if dense_q is not None and sparse_q is not None:
-            pre = max(self._prefetch_limit, limit)
-            req = QueryRequest(
-                limit=limit,
-                query=Fusion.Rrf(k=rrf_k),  # type: ignore[arg-type]  # stub lists Fusion, not Fusion.Rrf
-                prefetches=[
-                    Prefetch(limit=pre, query=dense_q, filter=flt, params=params),
-                    Prefetch(limit=pre, query=sparse_q, filter=flt),
-                ],
-                filter=flt,
-                with_payload=True,
-            )
+            # Fused here, not by Fusion.Rrf: tied scores must share a rank (see tie_ranks).
+            depth = max(self._prefetch_limit, limit)
+            rankings = []
+            for sub_q, sub_params in ((dense_q, params), (sparse_q, None)):
+                sub = QueryRequest(
+                    limit=fusion_fetch(depth),
+                    query=sub_q,
+                    filter=flt,
+                    params=sub_params,
+                    with_payload=False,
+                )
+                hits = self._call("query", self._shard.query, sub)
+                rankings.append(tie_ranks([(str(h.id), float(h.score)) for h in hits], depth))
+            fused = rrf_fuse(rankings, rrf_k, limit)
+            by_id = {c.chunk.chunk_id: c for c in self.retrieve([pid for pid, _ in fused])}
+            return [
+                ScoredChunk(**by_id[pid].model_dump(), score=score)
+                for pid, score in fused
+                if pid in by_id
+            ]
         elif dense_q is not None or sparse_q is not None:
             req = QueryRequest(
                 limit=limit, query=dense_q or sparse_q, filter=flt, params=params, with_payload=True
