@@ -7,7 +7,8 @@ Each question is posted to ``/v1/answer`` and the JSON is checked:
   ``passages``, whose ``doc_id`` differs from that passage's, or whose ``url`` is not
   :func:`core.ids.source_url` of the cited passage's identifiers.
 - **fabricated URLs** (must be 0): a source or passage whose ``url`` / ``urls`` are not built from
-  its own identifiers, or a URL in the answer text that no source or passage carries.
+  its own identifiers, or a URL in the answer text that is neither a source's or passage's URL
+  nor quoted from a retrieved passage's text.
 - **citation support rate**: kept sentences with ``supported=true`` over kept sentences (the
   method is the service's ``verification.method``).
 - **source recall**: the question's source document is among ``sources`` (LitQA2 by DOI,
@@ -174,12 +175,13 @@ def export_pubmedqa_medline(out_dir: Path, data_dir: Path | None = None) -> tupl
 
 
 def parse_choice(answer: str, n_choices: int) -> str | None:
-    """The option letter an answer commits to: ``(B)``, ``B.`` / ``B)`` at the start, or
-    ``answer is B``; None when none is found."""
+    """The option letter an answer commits to: ``(B)`` anywhere, ``B.`` / ``B)`` / ``B:`` at the
+    start, or ``answer is B``; None when none is found (a leading "A lot ..." is no answer)."""
     letters = string.ascii_uppercase[:n_choices]
     text = answer.strip().lstrip("*#> ").strip()
     for pattern in (
-        rf"^\(?([{letters}])\)?(?:[\s.:,)]|$)",
+        rf"^\(([{letters}])\)",
+        rf"^([{letters}])(?:[.:)]|$)",
         rf"\(([{letters}])\)",
         rf"answer(?: is)?:?\s*\**\(?([{letters}])\b",
         rf"\boption\s+\(?([{letters}])\b",
@@ -241,10 +243,14 @@ def check_response(resp: Mapping[str, Any], item: Item | None = None) -> dict[st
                 fabricated_urls += 1
                 problems.append(f"{kind} {s.get('doc_id')}: url not built from its identifiers")
             known |= {u for u in urls if u}
+    # A URL in the answer is fine when it is a source's, or quoted from a retrieved passage (an
+    # extractive answer may copy a sentence that names a data portal); otherwise it was made up.
+    passage_text = "\n".join(str(p.get("text", "")) for p in passages.values())
     for u in _URL.findall(str(resp.get("answer", ""))):
-        if u.rstrip(".,;:") not in known:
+        url = u.rstrip(".,;:")
+        if url not in known and url not in passage_text:
             fabricated_urls += 1
-            problems.append(f"answer text has url {u} of no source")
+            problems.append(f"answer text has url {url} of no source or passage")
     verification = resp.get("verification") or {}
     kept = [s for s in verification.get("sentences", []) if s.get("kept", True)]
     supported = sum(1 for s in kept if s.get("supported"))

@@ -64,13 +64,23 @@ def retrieval(
         float, typer.Option(min=0.0, max=1.0, help="fusion: weight of dense (1 - alpha: sparse)")
     ] = 0.5,
     reindex: Annotated[bool, typer.Option("--reindex", help="Rebuild the index first")] = False,
+    judged_docs_only: Annotated[
+        bool,
+        typer.Option(
+            "--judged-docs-only",
+            help="Index only the documents judged for the split's queries (a small, easier "
+            "subset, e.g. BioASQ 7b)",
+        ),
+    ] = False,
 ) -> None:
     """Index the set's corpus once (reused while unchanged), run every query, write metrics."""
+    from eval.datasets import load
     from eval.runner import (
         MODES,
         RunOptions,
         attach_compare,
         compare_markdown,
+        judged_only,
         load_result,
         make_progress,
         run_eval,
@@ -87,9 +97,12 @@ def retrieval(
     try:
         if compare is not None:
             other = load_result(compare)
+        eval_set = load(dataset, split)
+        if judged_docs_only:
+            eval_set = judged_only(eval_set)
         with make_progress(console) as progress:
             result = run_eval(
-                dataset,
+                eval_set,
                 settings,
                 options,
                 split=split,
@@ -119,7 +132,7 @@ def retrieval(
     out_console = Console()
     out_console.print(table)
     if cmp is not None:
-        out_console.print("\n".join(compare_markdown(cmp)), markup=False, highlight=False)
+        typer.echo("\n".join(compare_markdown(cmp)))
     out_console.print(f"results: {result.out_dir}", markup=False, highlight=False)
 
 
@@ -144,7 +157,7 @@ def chart(
     except (ValueError, KeyError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(EXIT_USAGE) from exc
-    Console().print(comparison_table(runs), markup=False, highlight=False)
+    typer.echo(comparison_table(runs))
     console.print(f"chart: {out}")
 
 
@@ -192,7 +205,7 @@ def answers(
     except (LitragError, ValueError, OSError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(EXIT_USAGE) from exc
-    Console().print(answers_markdown(summary), markup=False, highlight=False)
+    typer.echo(answers_markdown(summary))
     console.print(f"results: {out_dir}")
     if summary["fabricated_citations"] or summary["fabricated_urls"]:
         raise typer.Exit(1)
@@ -211,7 +224,9 @@ def export(
         console.print("[red]error:[/red] only pubmedqa can be exported")
         raise typer.Exit(EXIT_USAGE)
     path, n = export_pubmedqa_medline(out)
-    console.print(f"wrote {n} abstracts to {path}; ingest with: litrag ingest {path}")
+    console.print(
+        f"wrote {n} abstracts to {path}; ingest with: litrag ingest {path}", soft_wrap=True
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 from core.chunking import chunk_document
 from core.config import Settings
 from core.embedding import Embedder
-from core.errors import ConfigError
+from core.errors import ConfigError, StoreLockedError
 from core.schemas import Chunk, Document, DocumentMeta, Section, SourceType
 from core.sparse import SparseEncoder
 from core.store import PointData, RawPoint, StoreMeta, VectorStore, meta_for, open_store
@@ -183,10 +183,11 @@ def _ingest(
     return n_points
 
 
-def _find_donor(settings: Settings, digest: str, meta: StoreMeta) -> tuple[str, StoreMeta] | None:
-    """A finished collection of the same corpus, model and chunking whose only difference is the
-    sparse encoder: its dense vectors can be copied instead of embedding everything again."""
+def _find_donors(settings: Settings, digest: str, meta: StoreMeta) -> list[tuple[str, StoreMeta]]:
+    """Finished collections of the same corpus, model and chunking whose only difference is the
+    sparse encoder: their dense vectors can be copied instead of embedding everything again."""
     folder = settings.store.path / "eval"
+    found: list[tuple[str, StoreMeta]] = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         data = _read_marker(path)
         if not data or data.get("corpus_hash") != digest or not data.get("n_points"):
@@ -197,8 +198,8 @@ def _find_donor(settings: Settings, digest: str, meta: StoreMeta) -> tuple[str, 
             continue
         diffs = meta.differences(other)
         if diffs and all(d.startswith("sparse:") for d in diffs):
-            return str(data["collection"]), other
-    return None
+            found.append((str(data["collection"]), other))
+    return found
 
 
 def _copy_with_sparse(
@@ -282,13 +283,19 @@ def open_index(
             store.close()
             store = open_store(settings.store, meta, collection=collection, recreate=True)
         marker.unlink(missing_ok=True)
-        donor = None if force else _find_donor(settings, digest, meta)
-        if donor is not None:
+        donor: tuple[str, StoreMeta] | None = None
+        n_points = 0
+        for candidate in [] if force else _find_donors(settings, digest, meta):
+            try:
+                n_points = _copy_with_sparse(
+                    settings, candidate, store, sparse, settings.ingest.batch_size, on_progress
+                )
+            except StoreLockedError:  # in use by another process: try the next one
+                continue
+            donor = candidate
             log.info("eval index %s: dense vectors copied from %s", collection, donor[0])
-            n_points = _copy_with_sparse(
-                settings, donor, store, sparse, settings.ingest.batch_size, on_progress
-            )
-        else:
+            break
+        if donor is None:
             n_points = _ingest(
                 store,
                 eval_set.docs,

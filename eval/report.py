@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,10 @@ REFERENCES: dict[str, tuple[Reference, ...]] = {
 GOAL = {"scifact": 0.75}
 
 
+#: BM25 settings a label leaves unsaid (core.config.SparseSettings defaults).
+_DEFAULT_BM25 = {"k1": 1.2, "b": 0.75, "avg_len": 120.0}
+
+
 @dataclass(frozen=True, slots=True)
 class RunSummary:
     """One run's ``summary.json`` and where it was read from."""
@@ -57,7 +62,13 @@ class RunSummary:
     @property
     def label(self) -> str:
         m = self.summary["manifest"]
-        return f"{m['label']} ({m['model']['name']})" if m["mode"] != "sparse" else m["label"]
+        label = str(m["label"])
+        sparse = m.get("sparse") or {}
+        if m["mode"] != "dense" and any(
+            key in sparse and float(sparse[key]) != value for key, value in _DEFAULT_BM25.items()
+        ):
+            label += f" +BM25 k1 {sparse['k1']:g} b {sparse['b']:g} avg {sparse['avg_len']:g}"
+        return f"{label} ({m['model']['name']})" if m["mode"] != "sparse" else label
 
     def metric(self, key: str) -> float:
         metrics = self.summary["metrics"]
@@ -137,7 +148,8 @@ def plot_comparison(
             highs.append(ref.high)
             colors.append("#9a9a9a")
 
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(labels) + 1.6))
+    width = max(8.0, 5.0 + 0.075 * max(len(label) for label in labels))
+    fig, ax = plt.subplots(figsize=(width, 0.45 * len(labels) + 1.6))
     ys = list(range(len(labels)))[::-1]
     ax.barh(ys, lows, color=colors, height=0.6)
     for y, lo, hi, c in zip(ys, lows, highs, colors, strict=True):
@@ -146,19 +158,17 @@ def plot_comparison(
         text = f"{lo:.3f}" if hi == lo else f"{lo:.3f}-{hi:.3f}"
         ax.text(hi + 0.005, y, text, va="center", fontsize=9)
     if show_refs and one_set in GOAL:
-        ax.axvline(GOAL[one_set], color="#d62728", linestyle="--", linewidth=1)
-        ax.text(
-            GOAL[one_set],
-            len(labels) - 0.4,
-            f"goal {GOAL[one_set]}",
-            color="#d62728",
-            fontsize=8,
-            ha="center",
-        )
+        goal = GOAL[one_set]
+        ax.axvline(goal, color="#d62728", linestyle="--", linewidth=1)
+        ax.text(goal, len(labels) - 0.45, f" goal {goal}", color="#d62728", fontsize=8)
     ax.set_yticks(ys)
     ax.set_yticklabels(labels)
     top = max([*highs, GOAL.get(one_set or "", 0.0)])
-    ax.set_xlim(0, min(1.0, top + 0.12))
+    # Zoom in when every value is high: differences of 0.01 must stay visible.
+    low = min(lows)
+    left = 0.0 if low < 0.3 else math.floor((low - 0.08) * 20) / 20
+    ax.set_xlim(left, min(1.0, top + 0.06) if top < 0.94 else 1.04)
+    ax.set_ylim(-0.6, len(labels) - 0.1)
     split = runs[0].split if len({r.split for r in runs}) == 1 else "mixed splits"
     ax.set_xlabel(metric)
     ax.set_title(f"{one_set or 'several sets'} ({split}): {metric}")
