@@ -73,15 +73,11 @@ def chunk_id(doc_id: str, ordinal: int) -> str:
 
 
 def source_url(ids: Identifiers) -> str | None:
-    """The canonical URL of a document, built from its identifiers only."""
-    if ids.nct_id:
-        return f"https://clinicaltrials.gov/study/{ids.nct_id}"
-    if ids.pmcid:
-        return f"https://pmc.ncbi.nlm.nih.gov/articles/{ids.pmcid}/"
-    if ids.pmid:
-        return f"https://pubmed.ncbi.nlm.nih.gov/{ids.pmid}/"
-    if ids.doi:
-        return f"https://doi.org/{quote(ids.doi, safe='/:;()')}"
+    """The canonical URL of a document, built from its identifiers only (NCT > PMC > PMID > DOI)."""
+    urls = all_urls(ids)
+    for kind in ("clinicaltrials", "pmc", "pubmed", "doi"):
+        if kind in urls:
+            return urls[kind]
     return None
 
 
