@@ -13,7 +13,8 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default service.host)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default service.port)")] = None,
 ) -> None:
-    """Serve /v1/search, /v1/answer, /v1/report, /v1/documents, /v1/chunks, /healthz, /readyz.
+    """Serve the web page (/), /v1/search, /v1/answer, /v1/report, /v1/documents, /v1/chunks,
+    the OpenAI-compatible /v1/chat/completions and /v1/models, /healthz and /readyz.
 
     Opens the configured store (the embedded Edge store is single-process: stop the service
     before running `litrag ingest` on the same store). OpenAPI docs at /docs.
