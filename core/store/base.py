@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -257,6 +257,17 @@ def rrf_fuse(rankings: Sequence[dict[str, int]], k: int, limit: int) -> list[tup
         for pid, rank in ranks.items():
             fused[pid] = fused.get(pid, 0.0) + 1.0 / (k + rank)
     return sorted(fused.items(), key=lambda x: (-x[1], x[0]))[:limit]
+
+
+def with_payloads(
+    fused: Sequence[tuple[str, float]],
+    retrieve: Callable[[Sequence[str]], list[StoredChunk]],
+) -> list[ScoredChunk]:
+    """Fused ``(point id, score)`` hits as scored chunks, payloads fetched in one ``retrieve``."""
+    by_id = {c.chunk.chunk_id: c for c in retrieve([pid for pid, _ in fused])}
+    return [
+        ScoredChunk(**by_id[pid].model_dump(), score=score) for pid, score in fused if pid in by_id
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,7 @@ from core.store.base import (
     rrf_fuse,
     tie_ranks,
     to_payload,
+    with_payloads,
 )
 
 T = TypeVar("T")
@@ -602,13 +603,7 @@ class ClientStore:
             rankings = [
                 tie_ranks([(str(p.id), float(p.score)) for p in r.points], depth) for r in responses
             ]
-            fused = rrf_fuse(rankings, rrf_k, limit)
-            by_id = {c.chunk.chunk_id: c for c in self.retrieve([pid for pid, _ in fused])}
-            return [
-                ScoredChunk(**by_id[pid].model_dump(), score=score)
-                for pid, score in fused
-                if pid in by_id
-            ]
+            return with_payloads(rrf_fuse(rankings, rrf_k, limit), self.retrieve)
         if dense_v is not None:
             resp = self._call(
                 "query",

@@ -57,6 +57,7 @@ from core.store.base import (
     rrf_fuse,
     tie_ranks,
     to_payload,
+    with_payloads,
 )
 
 _INDEX_TYPES = {
@@ -292,13 +293,7 @@ class EdgeStore:
                 )
                 hits = self._call("query", self._shard.query, sub)
                 rankings.append(tie_ranks([(str(h.id), float(h.score)) for h in hits], depth))
-            fused = rrf_fuse(rankings, rrf_k, limit)
-            by_id = {c.chunk.chunk_id: c for c in self.retrieve([pid for pid, _ in fused])}
-            return [
-                ScoredChunk(**by_id[pid].model_dump(), score=score)
-                for pid, score in fused
-                if pid in by_id
-            ]
+            return with_payloads(rrf_fuse(rankings, rrf_k, limit), self.retrieve)
         elif dense_q is not None or sparse_q is not None:
             req = QueryRequest(
                 limit=limit, query=dense_q or sparse_q, filter=flt, params=params, with_payload=True
