@@ -27,6 +27,11 @@ NO_SUPPORTED_ANSWER = (
 )
 
 
+Composed = tuple[
+    str, list[ReportSection] | None, list[Citation], list[Source], list[Passage], Verification
+]
+
+
 def compose(
     draft: Draft,
     retrieved: Sequence[ScoredChunk],
@@ -35,9 +40,7 @@ def compose(
     *,
     sections: list[tuple[str, str]] | None = None,
     trials: list[TrialRow] | None = None,
-) -> tuple[
-    str, list[ReportSection] | None, list[Citation], list[Source], list[Passage], Verification
-]:
+) -> Composed:
     """Verify and render. Only chunks in ``retrieved`` can ever be cited."""
     by_id = {h.chunk.chunk_id: h for h in retrieved}
     checks: list[SentenceCheck] = []

@@ -17,7 +17,7 @@ from core.ids import source_url
 from core.retrieval import Retriever
 from core.schemas import ScoredChunk, SearchFilter, SourceType
 from service.answer import prompts
-from service.answer.compose import compose
+from service.answer.compose import Composed, compose
 from service.answer.draft import Draft, DraftSentence, parse_cited_text
 from service.answer.extractive import NO_EVIDENCE, extract
 from service.answer.llm import LLMClient, LLMError
@@ -177,23 +177,10 @@ class AnswerEngine:
         t2 = time.perf_counter()
         verifier = Verifier(cache, self.settings.answer.support_threshold)
         policy = req.unsupported or self.settings.answer.unsupported
-        answer, _, citations, sources, passages, verification = compose(
-            draft, hits, verifier, policy
-        )
+        composed = compose(draft, hits, verifier, policy)
         t3 = time.perf_counter()
-        resp = AnswerResponse(
-            question=req.question,
-            mode="answer",
-            answer=answer,
-            citations=citations,
-            sources=sources,
-            passages=passages,
-            verification=verification,
-            generator=generator,
-            degraded=degraded,
-            timings=_timings(t0, t1, t2, t3, retrieve_ms),
-        )
-        yield "final", resp.model_dump(mode="json")
+        timings = _timings(t0, t1, t2, t3, retrieve_ms)
+        yield "final", _final(req, "answer", composed, generator, degraded, timings, None)
 
     # -- report mode --------------------------------------------------------------------------
     def _plan(self, question: str) -> list[tuple[str, str]]:
@@ -278,7 +265,7 @@ class AnswerEngine:
         trials = _trial_rows(trial_hits, a.report_max_trials)
         verifier = Verifier(cache, a.support_threshold)
         policy = req.unsupported or a.unsupported
-        answer, report_sections, citations, sources, passages, verification = compose(
+        composed = compose(
             draft,
             all_hits,
             verifier,
@@ -287,21 +274,35 @@ class AnswerEngine:
             trials=trials,
         )
         t3 = time.perf_counter()
-        resp = AnswerResponse(
-            question=req.question,
-            mode="report",
-            answer=answer,
-            sections=report_sections,
-            trials=trials,
-            citations=citations,
-            sources=sources,
-            passages=passages,
-            verification=verification,
-            generator=generator,
-            degraded=degraded,
-            timings=_timings(t0, t1, t2, t3, retrieve_ms),
-        )
-        yield "final", resp.model_dump(mode="json")
+        timings = _timings(t0, t1, t2, t3, retrieve_ms)
+        yield "final", _final(req, "report", composed, generator, degraded, timings, trials)
+
+
+def _final(
+    req: AnswerRequest,
+    mode: Literal["answer", "report"],
+    composed: Composed,
+    generator: Literal["extractive", "llm"],
+    degraded: bool,
+    timings: dict[str, float],
+    trials: list[TrialRow] | None,
+) -> dict[str, Any]:
+    """The ``final`` event: the verified response as JSON."""
+    answer, sections, citations, sources, passages, verification = composed
+    return AnswerResponse(
+        question=req.question,
+        mode=mode,
+        answer=answer,
+        sections=sections,
+        trials=trials,
+        citations=citations,
+        sources=sources,
+        passages=passages,
+        verification=verification,
+        generator=generator,
+        degraded=degraded,
+        timings=timings,
+    ).model_dump(mode="json")
 
 
 def _timings(t0: float, t1: float, t2: float, t3: float, retrieve_ms: float) -> dict[str, float]:
