@@ -94,6 +94,20 @@ class SparseSettings(_Section):
     avg_len: float = Field(120.0, gt=0, description="Average passage length in words")
 
 
+class RetrievalSettings(_Section):
+    """How hybrid retrieval fuses the dense and the BM25 hits (service and `litrag eval`)."""
+
+    fusion: Literal["rrf", "weighted"] = Field(
+        "rrf",
+        description="'rrf' = reciprocal rank fusion; 'weighted' = min-max normalised scores, "
+        "dense_weight * dense + (1 - dense_weight) * sparse (tune the weight on training data)",
+    )
+    rrf_k: int = Field(60, ge=1, description="RRF constant (fusion 'rrf')")
+    dense_weight: float = Field(
+        0.5, ge=0, le=1, description="Weight of the dense scores (fusion 'weighted')"
+    )
+
+
 class IngestSettings(_Section):
     """Bulk ingestion limits and batching."""
 
@@ -168,6 +182,7 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
     sparse: SparseSettings = Field(default_factory=SparseSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)

@@ -1,16 +1,18 @@
-"""Hybrid retrieval: dense + BM25 sparse in one Qdrant query with RRF fusion, payload filters and
-a per-document cap so one long paper cannot fill the top-k. Used by the service and by eval."""
+"""Hybrid retrieval: dense + BM25 sparse hits fused (RRF or weighted scores) by the store, payload
+filters and a per-document cap so one long paper cannot fill the top-k. Used by the service and by
+eval."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 
+from core.config import RetrievalSettings
 from core.embedding import Embedder
 from core.schemas import ScoredChunk, SearchFilter
 from core.sparse import SparseEncoder
 from core.store import VectorStore
-from core.store.base import Mode
+from core.store.base import Fusion, Mode
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,12 +28,16 @@ class Retriever:
     """Runs queries against one store with one embedder and sparse encoder."""
 
     def __init__(
-        self, store: VectorStore, embedder: Embedder, sparse: SparseEncoder, rrf_k: int = 60
+        self,
+        store: VectorStore,
+        embedder: Embedder,
+        sparse: SparseEncoder,
+        fusion: Fusion | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.sparse = sparse
-        self.rrf_k = rrf_k
+        self.fusion = fusion or Fusion()
 
     def search(
         self,
@@ -52,10 +58,10 @@ class Retriever:
         fetch = top_k if not per_doc_cap and not exclude_chunk_ids else top_k * 4
         fetch += len(exclude_chunk_ids)
         hits = self.store.query(
-            dense=dense, sparse=sparse, limit=fetch, search_filter=search_filter, rrf_k=self.rrf_k
+            dense=dense, sparse=sparse, limit=fetch, search_filter=search_filter, fusion=self.fusion
         )
         t2 = time.perf_counter()
-        # RRF gives equal scores to many chunks; break ties by id so answers are reproducible.
+        # Fusion gives equal scores to many chunks; break ties by id so answers are reproducible.
         hits.sort(key=lambda h: (-h.score, h.chunk.chunk_id))
         out: list[ScoredChunk] = []
         per_doc: dict[str, int] = {}
@@ -70,3 +76,8 @@ class Retriever:
             if len(out) == top_k:
                 break
         return RetrievalResult(out, (t1 - t0) * 1000, (t2 - t1) * 1000)
+
+
+def fusion_from(settings: RetrievalSettings) -> Fusion:
+    """The store fusion the settings ask for."""
+    return Fusion(settings.fusion, settings.rrf_k, settings.dense_weight)

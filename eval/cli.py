@@ -59,10 +59,25 @@ def retrieval(
         typer.Option(help="Another run's summary.json or folder: print deltas and a paired test"),
     ] = None,
     top_k: Annotated[int, typer.Option(min=1, help="Documents ranked per query")] = 100,
-    rrf_k: Annotated[int, typer.Option(min=1, help="RRF constant of hybrid mode")] = 60,
+    fusion: Annotated[
+        str | None,
+        typer.Option(
+            help="hybrid: 'rrf' or 'weighted' store fusion (default LITRAG_RETRIEVAL__FUSION)"
+        ),
+    ] = None,
+    rrf_k: Annotated[
+        int | None,
+        typer.Option(min=1, help="RRF constant of hybrid mode (default LITRAG_RETRIEVAL__RRF_K)"),
+    ] = None,
     alpha: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="fusion: weight of dense (1 - alpha: sparse)")
-    ] = 0.5,
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Weight of dense (1 - alpha: sparse) for mode fusion and weighted hybrid "
+            "(default LITRAG_RETRIEVAL__DENSE_WEIGHT)",
+        ),
+    ] = None,
     reindex: Annotated[bool, typer.Option("--reindex", help="Rebuild the index first")] = False,
     judged_docs_only: Annotated[
         bool,
@@ -92,7 +107,17 @@ def retrieval(
         console.print(f"[red]error:[/red] --mode must be one of {', '.join(MODES)}")
         raise typer.Exit(EXIT_USAGE)
     settings = _settings(console)
-    options = RunOptions(mode=mode, top_k=top_k, rrf_k=rrf_k, alpha=alpha)
+    fusion = fusion or settings.retrieval.fusion
+    if fusion not in ("rrf", "weighted"):
+        console.print("[red]error:[/red] --fusion must be rrf or weighted")
+        raise typer.Exit(EXIT_USAGE)
+    options = RunOptions(
+        mode=mode,
+        top_k=top_k,
+        rrf_k=rrf_k or settings.retrieval.rrf_k,
+        alpha=settings.retrieval.dense_weight if alpha is None else alpha,
+        fusion=fusion,  # type: ignore[arg-type]
+    )
     other = None
     try:
         if compare is not None:
@@ -209,6 +234,76 @@ def answers(
     console.print(f"results: {out_dir}")
     if summary["fabricated_citations"] or summary["fabricated_urls"]:
         raise typer.Exit(1)
+
+
+@eval_app.command("finetune")
+def finetune_cmd(
+    out: Annotated[Path, typer.Option(help="Folder to write the fine-tuned model into")],
+    train: Annotated[
+        list[str],
+        typer.Option(
+            help="DATASET:SPLIT to train on, repeatable: scifact:train-fit, scifact:train, "
+            "pubmedqa:train, bioasq:8b ... (never a test or -dev split)"
+        ),
+    ] = ["scifact:train-fit"],  # noqa: B006 - typer reads the default, never mutates it
+    base_model: Annotated[
+        str | None, typer.Option(help="Model to start from (default: LITRAG_EMBEDDING__MODEL)")
+    ] = None,
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the triples")] = 2,
+    batch_size: Annotated[int, typer.Option(min=2, help="Triples per step")] = 32,
+    lr: Annotated[float, typer.Option(min=0.0, help="Peak learning rate (AdamW)")] = 2e-5,
+    seed: Annotated[int, typer.Option(help="Shuffling / negative sampling seed")] = 13,
+) -> None:
+    """Fine-tune the embedder on training queries (BM25-mined hard negatives); saves a model
+    folder to use with LITRAG_EMBEDDING__MODEL=<out>."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from core.embedding import load_embedder
+    from eval.datasets import load
+    from eval.finetune import FinetuneOptions, finetune, mine_triples
+
+    console = Console(stderr=True)
+    settings = _settings(console)
+    options = FinetuneOptions(
+        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, datasets=list(train)
+    )
+    try:
+        embedder = load_embedder(settings.embedding)
+        triples = []
+        for spec in train:
+            name, sep, split = spec.partition(":")
+            if not sep or not split:
+                raise ValueError(f"--train {spec!r}: expected DATASET:SPLIT")
+            eval_set = load(name, split)
+            mined = mine_triples(eval_set, settings, embedder.count_tokens, options)
+            console.print(f"{spec}: {len(eval_set.queries)} queries -> {len(mined)} triples")
+            triples.extend(mined)
+        with Progress(
+            TextColumn("training"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} steps · loss {task.fields[loss]:.3f}"),
+            TimeRemainingColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task("train", total=None, loss=0.0)
+
+            def on_step(step: int, total: int, loss: float) -> None:
+                progress.update(task, completed=step, total=total, loss=loss)
+                if not console.is_terminal and (step % 10 == 0 or step == total):
+                    # off a terminal the bar is silent: plain lines keep logs informative
+                    console.print(f"step {step}/{total} loss {loss:.3f}", highlight=False)
+
+            manifest = finetune(
+                base_model or settings.embedding.model, triples, out, options, on_step
+            )
+    except (LitragError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_USAGE) from exc
+    console.print(
+        f"{manifest['triples']} triples, {manifest['steps']} steps, {manifest['seconds']:.0f} s, "
+        f"mean loss per epoch {manifest['mean_loss_per_epoch']}"
+    )
+    typer.echo(f"model: {out}  (use with LITRAG_EMBEDDING__MODEL={out})")
 
 
 @eval_app.command("export")

@@ -19,6 +19,7 @@ and qrels need no mapping.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -38,6 +39,8 @@ __all__ = [
     "EvalSet",
     "LitQA2Question",
     "doi_from_url",
+    "holdout",
+    "is_dev_query",
     "litqa2_with_pdfs",
     "load",
     "load_beir",
@@ -322,9 +325,42 @@ def litqa2_with_pdfs(litqa_dir: Path, pdf_dir: Path) -> list[LitQA2Question]:
 # --- dispatch --------------------------------------------------------------------------------
 
 
+DEV_FRACTION = 0.2
+
+
+def is_dev_query(qid: str, fraction: float = DEV_FRACTION) -> bool:
+    """Whether ``qid`` belongs to the held-out dev part of a training split (stable hash)."""
+    digest = hashlib.sha256(f"litrag-dev:{qid}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+
+def holdout(eval_set: EvalSet, part: str) -> EvalSet:
+    """The ``fit`` (80 %) or ``dev`` (20 %) queries of a set, by a stable hash of the query id.
+
+    Model selection (fine-tuning epochs, fusion weights) uses ``<split>-dev`` after training on
+    ``<split>-fit``, so no choice is made by looking at the split that is reported.
+    """
+    if part not in ("fit", "dev"):
+        raise ValueError(f"holdout part is 'fit' or 'dev', not {part!r}")
+    keep = [q for q in eval_set.queries if is_dev_query(q.qid) == (part == "dev")]
+    return EvalSet(
+        name=eval_set.name,
+        docs=eval_set.docs,
+        queries=keep,
+        qrels={q.qid: eval_set.qrels[q.qid] for q in keep},
+        split=f"{eval_set.split}-{part}",
+    )
+
+
 def load(name_or_dir: str | Path, split: str = "test") -> EvalSet:
     """A set by name (``scifact``, ``pubmedqa``, ``bioasq``: under ``shared_data_dir()/eval``) or
-    by folder (a BEIR folder with ``corpus.jsonl``, a PubMedQA or a BioASQ folder)."""
+    by folder (a BEIR folder with ``corpus.jsonl``, a PubMedQA or a BioASQ folder).
+
+    ``<split>-fit`` / ``<split>-dev`` (e.g. ``train-dev``) are the two parts of :func:`holdout`.
+    """
+    base, _, part = split.rpartition("-")
+    if base and part in ("fit", "dev"):
+        return holdout(load(name_or_dir, base), part)
     path = Path(name_or_dir)
     if not path.is_dir() and isinstance(name_or_dir, str) and "/" not in name_or_dir:
         path = shared_data_dir() / "eval" / name_or_dir

@@ -46,6 +46,7 @@ from core.config import Settings
 from core.embedding import CachedEmbedder, Embedder, load_embedder
 from core.retrieval import Retriever
 from core.sparse import SparseEncoder
+from core.store.base import Fusion
 from core.store.base import Mode as StoreMode
 from eval.datasets import EvalQuery, EvalSet, load
 from eval.index import EvalIndex, open_index, source_doc_id
@@ -77,6 +78,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 RunMode = Literal["dense", "sparse", "hybrid", "fusion"]
+FusionMethod = Literal["rrf", "weighted"]
 MODES: tuple[RunMode, ...] = ("dense", "sparse", "hybrid", "fusion")
 
 #: Reported metrics: (name in summaries, metric of eval.metrics, k).
@@ -102,11 +104,15 @@ class RunOptions:
     top_k: int = 100
     rrf_k: int = 60
     alpha: float = 0.5
+    #: how ``hybrid`` fuses in the store (the service's setting); ``alpha`` is the dense weight
+    fusion: FusionMethod = "rrf"
 
     def label(self) -> str:
-        """Short name of the setting: ``hybrid``, ``hybrid-rrf20``, ``fusion-a0.3``."""
+        """Short name: ``hybrid``, ``hybrid-rrf20``, ``hybrid-w0.5``, ``fusion-a0.3``."""
         if self.mode == "fusion":
             return f"fusion-a{self.alpha:g}"
+        if self.mode == "hybrid" and self.fusion == "weighted":
+            return f"hybrid-w{self.alpha:g}"
         if self.mode == "hybrid" and self.rrf_k != 60:
             return f"hybrid-rrf{self.rrf_k}"
         return self.mode
@@ -475,7 +481,9 @@ def run_eval(
         t1 = time.perf_counter()
         cached = warm_query_cache(embedder, eval_set.queries)
         embed_s = time.perf_counter() - t1
-        retriever = Retriever(index.store, cached, sparse, rrf_k=options.rrf_k)
+        retriever = Retriever(
+            index.store, cached, sparse, Fusion(options.fusion, options.rrf_k, options.alpha)
+        )
         run, ms_per_query = run_queries(retriever, eval_set.queries, options, on_query)
         query_s = time.perf_counter() - t1
     finally:
@@ -489,7 +497,8 @@ def run_eval(
         "mode": options.mode,
         "top_k": options.top_k,
         "rrf_k": options.rrf_k,
-        "alpha": options.alpha if options.mode == "fusion" else None,
+        "fusion": options.fusion if options.mode == "hybrid" else None,
+        "alpha": options.alpha if options.label().startswith(("fusion", "hybrid-w")) else None,
         "aggregation": "max chunk score per document (per_doc_cap=1)",
         "model": {"name": embedder.name, "dim": embedder.dim},
         "chunking": settings.chunking.model_dump(),

@@ -23,6 +23,7 @@ from core.config import Settings
 from core.embedding import load_embedder
 from core.retrieval import Retriever
 from core.sparse import SparseEncoder
+from core.store.base import Fusion
 from eval.datasets import load
 from eval.index import open_index
 from eval.runner import fuse_minmax, fuse_rrf, retrieve, score, warm_query_cache
@@ -64,7 +65,7 @@ def main() -> None:
         sparse, _ = retrieve(retriever, eval_set.queries, "sparse", args.top_k)
         print(f"{len(eval_set.queries)} queries x 2 modes in {time.perf_counter() - t1:.0f} s")
         for k in args.store_rrf_ks:
-            retriever.rrf_k = k
+            retriever.fusion = Fusion("rrf", k)
             hybrid, _ = retrieve(retriever, eval_set.queries, "hybrid", args.top_k)
             results[f"hybrid (store RRF k={k})"] = score(hybrid, eval_set.qrels)[0]
     finally:

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from core.config import Settings, get_settings
 from core.embedding import Embedder, load_embedder
 from core.errors import LitragError, StoreError
-from core.retrieval import Retriever
+from core.retrieval import Retriever, fusion_from
 from core.sparse import SparseEncoder
 from core.store import VectorStore, meta_for, open_store
 from service.answer.engine import AnswerEngine, GeneratorUnavailable
@@ -65,7 +65,7 @@ def _open(state: State) -> None:
         state.store_error = str(exc)
         log.error("store unavailable: %s", exc)
         return
-    retriever = Retriever(state.store, state.embedder, sparse)
+    retriever = Retriever(state.store, state.embedder, sparse, fusion_from(settings.retrieval))
     state.engine = AnswerEngine(settings, retriever, state.embedder, state.llm)
 
 

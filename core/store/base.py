@@ -119,6 +119,29 @@ def raw_point(point_id: object, payload: dict[str, Any] | None, vector: Any) -> 
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Fusion:
+    """How a hybrid query combines its dense and sparse hits.
+
+    ``rrf``: reciprocal rank fusion ``sum 1 / (k + rank)`` (rank-based, no tuning needed).
+    ``weighted``: each list's scores min-max normalised over its top ``depth`` hits, then
+    ``dense_weight * dense + (1 - dense_weight) * sparse`` (a hit missing from a list scores 0
+    there). Scores carry more information than ranks; the weight must be tuned on training data.
+    """
+
+    method: Literal["rrf", "weighted"] = "rrf"
+    rrf_k: int = 60
+    dense_weight: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.method not in ("rrf", "weighted"):
+            raise ValueError(f"fusion method is 'rrf' or 'weighted', not {self.method!r}")
+        if self.rrf_k < 1:
+            raise ValueError(f"rrf_k must be at least 1, got {self.rrf_k}")
+        if not 0.0 <= self.dense_weight <= 1.0:
+            raise ValueError(f"dense_weight must be in [0, 1], got {self.dense_weight}")
+
+
 class VectorStore(Protocol):
     """Operations litrag needs from a Qdrant collection, whatever the backend."""
 
@@ -156,9 +179,9 @@ class VectorStore(Protocol):
         sparse: SparseVec | None,
         limit: int,
         search_filter: SearchFilter | None = None,
-        rrf_k: int = 60,
+        fusion: Fusion = Fusion(),
     ) -> list[ScoredChunk]:
-        """Nearest chunks by dense, sparse, or both fused with RRF."""
+        """Nearest chunks by dense, sparse, or both fused as ``fusion`` says."""
         ...
 
     def count(self, search_filter: SearchFilter | None = None) -> int:
@@ -257,6 +280,46 @@ def rrf_fuse(rankings: Sequence[dict[str, int]], k: int, limit: int) -> list[tup
         for pid, rank in ranks.items():
             fused[pid] = fused.get(pid, 0.0) + 1.0 / (k + rank)
     return sorted(fused.items(), key=lambda x: (-x[1], x[0]))[:limit]
+
+
+#: Weighted fusion rounds fused scores to this many decimals before ordering, so scores that differ
+#: only in float noise between backends tie and fall back to the point id (as tie_ranks does).
+_WEIGHTED_DECIMALS = 6
+
+
+def weighted_fuse(
+    results: Sequence[Sequence[tuple[str, float]]],
+    weights: Sequence[float],
+    depth: int,
+    limit: int,
+) -> list[tuple[str, float]]:
+    """Min-max normalised, weighted sum of several hit lists; best first, ties by id."""
+    fused: dict[str, float] = {}
+    for hits, weight in zip(results, weights, strict=True):
+        top = sorted(hits, key=lambda h: (-h[1], h[0]))[:depth]
+        if not top:
+            continue
+        hi, lo = top[0][1], top[-1][1]
+        span = hi - lo
+        for pid, score in top:
+            norm = (score - lo) / span if span > 0 else 1.0
+            fused[pid] = fused.get(pid, 0.0) + weight * norm
+    rounded = {pid: round(v, _WEIGHTED_DECIMALS) for pid, v in fused.items()}
+    return sorted(rounded.items(), key=lambda x: (-x[1], x[0]))[:limit]
+
+
+def fuse(
+    dense: Sequence[tuple[str, float]],
+    sparse: Sequence[tuple[str, float]],
+    fusion: Fusion,
+    depth: int,
+    limit: int,
+) -> list[tuple[str, float]]:
+    """Dense and sparse ``(point id, score)`` hits fused as ``fusion`` says."""
+    if fusion.method == "rrf":
+        return rrf_fuse([tie_ranks(dense, depth), tie_ranks(sparse, depth)], fusion.rrf_k, limit)
+    w = fusion.dense_weight
+    return weighted_fuse([dense, sparse], [w, 1.0 - w], depth, limit)
 
 
 def with_payloads(

@@ -39,15 +39,15 @@ from core.store.base import (
     INDEXED_FIELDS,
     SPARSE,
     Condition,
+    Fusion,
     PointData,
     RawPoint,
     StoreMeta,
     filter_conditions,
     from_payload,
+    fuse,
     fusion_fetch,
     raw_point,
-    rrf_fuse,
-    tie_ranks,
     to_payload,
     with_payloads,
 )
@@ -568,7 +568,7 @@ class ClientStore:
         sparse: SparseVec | None,
         limit: int,
         search_filter: SearchFilter | None = None,
-        rrf_k: int = 60,
+        fusion: Fusion = Fusion(),
     ) -> list[ScoredChunk]:
         flt = _client_filter(filter_conditions(search_filter))
         # Local mode searches exactly and warns that search params have no effect.
@@ -600,10 +600,10 @@ class ClientStore:
             responses = self._call(
                 "query", self._client.query_batch_points, self.collection, requests=subs
             )
-            rankings = [
-                tie_ranks([(str(p.id), float(p.score)) for p in r.points], depth) for r in responses
-            ]
-            return with_payloads(rrf_fuse(rankings, rrf_k, limit), self.retrieve)
+            dense_hits, sparse_hits = (
+                [(str(p.id), float(p.score)) for p in r.points] for r in responses
+            )
+            return with_payloads(fuse(dense_hits, sparse_hits, fusion, depth, limit), self.retrieve)
         if dense_v is not None:
             resp = self._call(
                 "query",

@@ -47,15 +47,15 @@ from core.store.base import (
     INDEXED_FIELDS,
     SPARSE,
     Condition,
+    Fusion,
     PointData,
     RawPoint,
     StoreMeta,
     filter_conditions,
     from_payload,
+    fuse,
     fusion_fetch,
     raw_point,
-    rrf_fuse,
-    tie_ranks,
     to_payload,
     with_payloads,
 )
@@ -271,7 +271,7 @@ class EdgeStore:
         sparse: SparseVec | None,
         limit: int,
         search_filter: SearchFilter | None = None,
-        rrf_k: int = 60,
+        fusion: Fusion = Fusion(),
     ) -> list[ScoredChunk]:
         flt = _edge_filter(filter_conditions(search_filter))
         params = SearchParams(hnsw_ef=max(self._hnsw_ef, limit))
@@ -282,7 +282,7 @@ class EdgeStore:
         if dense_q is not None and sparse_q is not None:
             # Fused here, not by Fusion.Rrf: tied scores must share a rank (see tie_ranks).
             depth = max(self._prefetch_limit, limit)
-            rankings = []
+            results = []
             for sub_q, sub_params in ((dense_q, params), (sparse_q, None)):
                 sub = QueryRequest(
                     limit=fusion_fetch(depth),
@@ -292,8 +292,9 @@ class EdgeStore:
                     with_payload=False,
                 )
                 hits = self._call("query", self._shard.query, sub)
-                rankings.append(tie_ranks([(str(h.id), float(h.score)) for h in hits], depth))
-            return with_payloads(rrf_fuse(rankings, rrf_k, limit), self.retrieve)
+                results.append([(str(h.id), float(h.score)) for h in hits])
+            dense_hits, sparse_hits = results
+            return with_payloads(fuse(dense_hits, sparse_hits, fusion, depth, limit), self.retrieve)
         elif dense_q is not None or sparse_q is not None:
             req = QueryRequest(
                 limit=limit, query=dense_q or sparse_q, filter=flt, params=params, with_payload=True

@@ -17,6 +17,8 @@ What makes them agree (read in qdrant-client's local-mode source and measured he
   hits by internal offsets, which differ between backends (and with insertion order), so the
   fused top-10 differed (4 of 20 hybrid queries here, swaps at ranks 7-9). The stores therefore
   fuse themselves, giving tied hits a shared rank (``core.store.base.tie_ranks``/``rrf_fuse``).
+  Weighted fusion (min-max normalised scores) rounds fused scores to 6 decimals so float noise
+  between backends ties and falls back to the chunk id.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from core.retrieval import Retriever
 from core.schemas import Document, DocumentMeta, ScoredChunk, SearchFilter
 from core.sparse import SparseEncoder
 from core.store import PointData, StoreMeta, meta_for
-from core.store.base import Mode, rrf_fuse, tie_ranks
+from core.store.base import Fusion, Mode, fuse, rrf_fuse, tie_ranks, weighted_fuse
 from core.store.client import ClientStore
 from core.store.edge import EdgeStore
 from ingest.formats import Source, parse_source
@@ -70,7 +72,12 @@ FILTERS = [
     SearchFilter(source_types=["trial"], year_to=2021),
     SearchFilter(interventions=["pembrolizumab"]),
 ]
-MODES: list[Mode] = ["dense", "sparse", "hybrid"]
+MODES: list[tuple[Mode, Fusion]] = [
+    ("dense", Fusion()),
+    ("sparse", Fusion()),
+    ("hybrid", Fusion()),
+    ("hybrid", Fusion("weighted", dense_weight=0.5)),
+]
 
 
 def _documents() -> list[Document]:
@@ -180,6 +187,23 @@ def test_tied_scores_share_a_rank() -> None:
     assert fused == [("b", 2 / 60), ("a", 1 / 60), ("c", 1 / 61)]
 
 
+def test_weighted_fusion_hand_computed() -> None:
+    dense = [("a", 0.9), ("b", 0.7), ("c", 0.5)]  # normalised: a 1, b 0.5, c 0
+    sparse = [("c", 12.0), ("d", 8.0), ("a", 4.0)]  # normalised: c 1, d 0.5, a 0
+    fused = weighted_fuse([dense, sparse], [0.25, 0.75], depth=3, limit=10)
+    assert fused == [("c", 0.75), ("d", 0.375), ("a", 0.25), ("b", 0.125)]
+    # only the top `depth` of each list count, and ties order by id
+    assert weighted_fuse([dense, sparse], [0.5, 0.5], depth=2, limit=2) == [("a", 0.5), ("c", 0.5)]
+    assert fuse(dense, sparse, Fusion("weighted", dense_weight=1.0), 3, 2) == [
+        ("a", 1.0),
+        ("b", 0.5),
+    ]
+    assert fuse(dense, sparse, Fusion("rrf", rrf_k=1), 3, 1) == [("a", 1 / 1 + 1 / 3)]
+    for bad in ({"method": "max"}, {"rrf_k": 0}, {"dense_weight": 1.5}):
+        with pytest.raises(ValueError, match=r"fusion method|rrf_k|dense_weight"):
+            Fusion(**bad)  # type: ignore[arg-type]
+
+
 def _ranking(hits: list[ScoredChunk]) -> list[str]:
     return [h.chunk.chunk_id for h in hits]
 
@@ -193,13 +217,13 @@ def _describe(label: str, a: list[ScoredChunk], b: list[ScoredChunk]) -> str:
     return "\n".join(rows)
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(("mode", "fusion"), MODES, ids=["dense", "sparse", "rrf", "weighted"])
 def test_same_rankings(
-    embedder: Embedder, edge: EdgeStore, client_store: ClientStore, mode: Mode
+    embedder: Embedder, edge: EdgeStore, client_store: ClientStore, mode: Mode, fusion: Fusion
 ) -> None:
     sparse = SparseEncoder(Settings().sparse)
-    on_edge = Retriever(edge, embedder, sparse)
-    on_client = Retriever(client_store, embedder, sparse)
+    on_edge = Retriever(edge, embedder, sparse, fusion)
+    on_client = Retriever(client_store, embedder, sparse, fusion)
     differences: list[str] = []
     compared = found = 0
     for i, query in enumerate(QUERIES):

@@ -117,6 +117,26 @@ def test_eval_retrieval_end_to_end(
     assert "reused" in res.output
     _check_tie_order(sparse / "run.trec")
 
+    # Store fusion is the service's: RRF and weighted scores; weighted with all weight on dense
+    # ranks the top documents exactly as dense mode does.
+    runs = {}
+    for label, extra in (
+        ("dense", ["--mode", "dense"]),
+        ("hybrid-rrf", ["--mode", "hybrid", "--fusion", "rrf"]),
+        ("hybrid-w1", ["--mode", "hybrid", "--fusion", "weighted", "--alpha", "1"]),
+    ):
+        res = runner.invoke(app, [*base, *extra, "--out", str(tmp_path / label)])
+        assert res.exit_code == 0, res.output
+        runs[label] = read_run(tmp_path / label / "run.trec")
+    assert _summary(tmp_path / "hybrid-w1")["manifest"]["label"] == "hybrid-w1"
+    assert _summary(tmp_path / "hybrid-w1")["manifest"]["fusion"] == "weighted"
+    assert _summary(tmp_path / "hybrid-rrf")["manifest"]["alpha"] is None
+    for qid, dense_q in runs["dense"].items():
+        assert ranked(runs["hybrid-w1"][qid])[:10] == ranked(dense_q)[:10], qid
+    assert runs["hybrid-rrf"] != runs["hybrid-w1"]
+    res = runner.invoke(app, [*base, "--mode", "hybrid", "--fusion", "max"])
+    assert res.exit_code == 2 and "--fusion must be rrf or weighted" in res.output
+
     # Other BM25 settings make another collection, built from the first one's dense vectors.
     monkeypatch.setenv("LITRAG_SPARSE__B", "0.5")
     bm25 = tmp_path / "bm25-b05"
