@@ -98,7 +98,7 @@ class RetrievalSettings(_Section):
     """How hybrid retrieval fuses the dense and the BM25 hits (service and `litrag eval`)."""
 
     fusion: Literal["rrf", "weighted"] = Field(
-        "rrf",
+        "weighted",
         description="'rrf' = reciprocal rank fusion; 'weighted' = min-max normalised scores, "
         "dense_weight * dense + (1 - dense_weight) * sparse (tune the weight on training data)",
     )

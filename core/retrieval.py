@@ -14,6 +14,9 @@ from core.sparse import SparseEncoder
 from core.store import VectorStore
 from core.store.base import Fusion, Mode
 
+#: Most chunks one search asks the store for while filling ``top_k`` after the per-document cap.
+MAX_FETCH = 2000
+
 
 @dataclass(frozen=True, slots=True)
 class RetrievalResult:
@@ -54,13 +57,32 @@ class Retriever:
         dense = self.embedder.embed([query])[0].tolist() if mode != "sparse" else None
         sparse = self.sparse.embed_query(query) if mode != "dense" else None
         t1 = time.perf_counter()
-        # Over-fetch so that capping per document and exclusions still leave top_k results.
+        # Over-fetch so that capping per document and exclusions still leave top_k results;
+        # fetch more when they do not (a few long documents can fill many times top_k chunks).
         fetch = top_k if not per_doc_cap and not exclude_chunk_ids else top_k * 4
         fetch += len(exclude_chunk_ids)
-        hits = self.store.query(
-            dense=dense, sparse=sparse, limit=fetch, search_filter=search_filter, fusion=self.fusion
-        )
+        while True:
+            hits = self.store.query(
+                dense=dense,
+                sparse=sparse,
+                limit=fetch,
+                search_filter=search_filter,
+                fusion=self.fusion,
+            )
+            out = self._select(hits, top_k, per_doc_cap, exclude_chunk_ids)
+            if len(out) >= top_k or len(hits) < fetch or fetch >= MAX_FETCH:
+                break
+            fetch = min(fetch * 4, MAX_FETCH)
         t2 = time.perf_counter()
+        return RetrievalResult(out, (t1 - t0) * 1000, (t2 - t1) * 1000)
+
+    @staticmethod
+    def _select(
+        hits: list[ScoredChunk],
+        top_k: int,
+        per_doc_cap: int | None,
+        exclude_chunk_ids: frozenset[str],
+    ) -> list[ScoredChunk]:
         # Fusion gives equal scores to many chunks; break ties by id so answers are reproducible.
         hits.sort(key=lambda h: (-h.score, h.chunk.chunk_id))
         out: list[ScoredChunk] = []
@@ -75,7 +97,7 @@ class Retriever:
             out.append(hit)
             if len(out) == top_k:
                 break
-        return RetrievalResult(out, (t1 - t0) * 1000, (t2 - t1) * 1000)
+        return out
 
 
 def fusion_from(settings: RetrievalSettings) -> Fusion:

@@ -1,7 +1,9 @@
 """``litrag eval``: retrieval evaluation runs, comparison charts, and answer/citation checks.
 
-- ``litrag eval retrieval --dataset scifact --mode hybrid [--split test] [--out DIR]
-  [--compare OTHER]``
+- ``litrag eval retrieval --dataset scifact --mode hybrid [--fusion rrf|weighted] [--alpha A]
+  [--split test|train|train-fit|train-dev] [--out DIR] [--compare OTHER]``
+- ``litrag eval finetune --out models/NAME [--train scifact:train-fit ...]``: fine-tune the
+  embedder on training queries (see ``eval/finetune.py``).
 - ``litrag eval chart SUMMARY... --out chart.png``
 - ``litrag eval answers --dataset litqa2|pubmedqa [--url http://127.0.0.1:8000] [--limit N]``
 - ``litrag eval export pubmedqa --out DIR``: PubMedQA abstracts as MEDLINE XML for
@@ -48,7 +50,11 @@ def retrieval(
         str, typer.Option(help="dense, sparse, hybrid (RRF in the store) or fusion (weighted)")
     ] = "hybrid",
     split: Annotated[
-        str, typer.Option(help="qrels split: test, train (BEIR, PubMedQA); 7b..11b (BioASQ)")
+        str,
+        typer.Option(
+            help="qrels split: test, train (BEIR, PubMedQA); 7b..11b (BioASQ); <split>-fit / "
+            "<split>-dev = 80 % / 20 % of its queries (train on fit, choose on dev)"
+        ),
     ] = "test",
     out: Annotated[
         Path | None,

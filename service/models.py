@@ -28,7 +28,10 @@ class SearchRequest(_Req):
         min_length=1, description="Free-text query", examples=["mRNA cancer vaccine"]
     )
     top_k: int = Field(10, ge=1, description="Passages to return (at most service.max_top_k)")
-    mode: RetrievalMode = Field("hybrid", description="dense, sparse (BM25) or hybrid (RRF)")
+    mode: RetrievalMode = Field(
+        "hybrid",
+        description="dense, sparse (BM25) or hybrid (both fused as LITRAG_RETRIEVAL__FUSION says)",
+    )
     filters: SearchFilter | None = Field(None, description="Payload filters")
     per_doc_cap: int | None = Field(3, ge=1, description="Most passages per document; null = none")
 

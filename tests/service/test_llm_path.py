@@ -134,7 +134,7 @@ def test_invented_trial_number_is_unsupported(make_client: MakeClient, stub_llm:
 
 
 def test_llm_timeout_is_504_or_degraded(make_client: MakeClient, stub_llm: StubLLM) -> None:
-    stub_llm.reset("timeout")  # the stub answers after 3 s; the client waits 1 s
+    stub_llm.reset("timeout")  # the stub never answers (closes after 3 s); the client waits 1 s
     with make_client(llm=_llm(stub_llm, timeout_s=1)) as client:
         r = client.post("/v1/answer", json={"question": QUESTION, "top_k": TOP_K})
     assert r.status_code == 504, r.text
