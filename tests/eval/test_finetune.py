@@ -131,3 +131,32 @@ def test_finetune_trains_a_loadable_model_that_separates_its_triples(
 def test_finetune_without_triples_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no training triples"):
         finetune("all-MiniLM-L6-v2", [], tmp_path / "x", FinetuneOptions())
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("scifact", "expected DATASET:SPLIT"),
+        ("scifact:test", "refusing to train on the scifact 'test' split"),
+        ("scifact:train-dev", "refusing to train on the scifact 'train-dev' split"),
+    ],
+)
+def test_finetune_cli_refuses_bad_training_data(spec: str, message: str, tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from eval.cli import register
+
+    root = typer.Typer()
+
+    @root.callback()
+    def _root() -> None:
+        """litrag (test root)."""
+
+    register(root)
+    res = CliRunner().invoke(
+        root, ["eval", "finetune", "--out", str(tmp_path / "m"), "--train", spec]
+    )
+    assert res.exit_code == 2, res.output
+    assert message in " ".join(res.output.split())
+    assert not (tmp_path / "m").exists()
