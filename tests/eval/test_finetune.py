@@ -78,9 +78,14 @@ def test_mine_triples_pairs_relevant_chunks_with_non_relevant_ones(small_train: 
         assert owners and not owners & relevant
 
 
-@pytest.mark.parametrize("split", ["test", "train-dev"])
-def test_mine_triples_refuses_evaluation_splits(small_train: EvalSet, split: str) -> None:
-    es = EvalSet(small_train.name, small_train.docs, [], {}, split)
+@pytest.mark.parametrize(
+    ("name", "split"),
+    [("scifact", "test"), ("scifact", "train-dev"), ("bioasq", "7b"), ("pubmedqa", "test")],
+)
+def test_mine_triples_refuses_evaluation_splits(
+    small_train: EvalSet, name: str, split: str
+) -> None:
+    es = EvalSet(name, small_train.docs, [], {}, split)
     with pytest.raises(ConfigError, match="refusing to train"):
         mine_triples(
             es, Settings(), load_embedder(Settings().embedding).count_tokens, FinetuneOptions()
