@@ -21,8 +21,7 @@ from core.config import Settings, StoreSettings
 from core.embedding import load_embedder
 from core.schemas import Document
 from core.sparse import SparseEncoder
-from core.store import open_store
-from ingest.cli import store_meta
+from core.store import meta_for, open_store
 from ingest.discover import discover
 from ingest.formats import parse_source
 from ingest.parsers.base import Source
@@ -49,7 +48,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         s = settings.model_copy(update={"store": StoreSettings(backend="edge", path=Path(tmp))})
         sparse = SparseEncoder(s.sparse)
-        store = open_store(s.store, store_meta(s, embedder.name, embedder.dim, sparse.name))
+        store = open_store(s.store, meta_for(s, embedder.name, embedder.dim, sparse.name))
         t0 = time.perf_counter()
         stats = Pipeline(s, store, embedder, sparse).run(paths)
         e2e_s = time.perf_counter() - t0

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from core.config import ChunkingSettings
+from core.errors import ConfigError
 from core.ids import chunk_id
 from core.schemas import Chunk, Document
 
@@ -230,6 +231,17 @@ def make_header(
         else:
             hi = mid - 1
     return " ".join(words[:lo]) + " …" if lo else ""
+
+
+def check_budget(settings: ChunkingSettings, max_seq: int) -> None:
+    """Refuse chunking settings whose header + text would be truncated by the model."""
+    need = settings.max_tokens + settings.header_max_tokens + 3  # [CLS], [SEP], header newline
+    if need > max_seq:
+        raise ConfigError(
+            f"chunking.max_tokens ({settings.max_tokens}) + header_max_tokens "
+            f"({settings.header_max_tokens}) + 3 special tokens = {need} exceeds the model input "
+            f"of {max_seq} tokens; chunks would be truncated"
+        )
 
 
 def chunk_document(doc: Document, settings: ChunkingSettings, count: TokenCounter) -> list[Chunk]:

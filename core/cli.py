@@ -8,6 +8,13 @@ import sys
 from importlib.metadata import entry_points
 
 import typer
+from rich.console import Console
+from rich.markup import escape
+
+from core.config import Settings, get_settings
+
+#: Exit code of every sub-command for usage and configuration errors.
+EXIT_USAGE = 2
 
 app = typer.Typer(
     name="litrag",
@@ -48,6 +55,18 @@ def configure_logging(verbose: bool = False) -> None:
     # Libraries that are chatty at INFO.
     for name in ("httpx", "sentence_transformers", "transformers", "pypdf"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def load_settings(console: Console, *, fresh: bool = False) -> Settings:
+    """The settings, or exit 2 with the configuration error on ``console``.
+
+    ``fresh`` reads the environment again instead of the process-wide cached settings.
+    """
+    try:
+        return Settings() if fresh else get_settings()
+    except ValueError as exc:
+        console.print(f"[red]configuration error:[/red] {escape(str(exc))}")
+        raise typer.Exit(EXIT_USAGE) from exc
 
 
 def _load_commands() -> None:

@@ -19,25 +19,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.config import Settings
+from core.cli import EXIT_USAGE, load_settings
 from core.errors import LitragError
-
-EXIT_USAGE = 2
 
 eval_app = typer.Typer(
     name="eval",
     help="Evaluate retrieval (SciFact, PubMedQA, BioASQ) and answers (LitQA2, PubMedQA).",
     no_args_is_help=True,
 )
-
-
-def _settings(console: Console) -> Settings:
-    # Read afresh (not get_settings()): a test or a caller may have changed LITRAG_* variables.
-    try:
-        return Settings()
-    except ValueError as exc:
-        console.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(EXIT_USAGE) from exc
 
 
 @eval_app.command("retrieval")
@@ -112,7 +101,7 @@ def retrieval(
     if mode not in MODES:
         console.print(f"[red]error:[/red] --mode must be one of {', '.join(MODES)}")
         raise typer.Exit(EXIT_USAGE)
-    settings = _settings(console)
+    settings = load_settings(console, fresh=True)  # LITRAG_* may have changed
     fusion = fusion or settings.retrieval.fusion
     if fusion not in ("rrf", "weighted"):
         console.print("[red]error:[/red] --fusion must be rrf or weighted")
@@ -269,7 +258,7 @@ def finetune_cmd(
     from eval.finetune import FinetuneOptions, finetune, mine_triples
 
     console = Console(stderr=True)
-    settings = _settings(console)
+    settings = load_settings(console, fresh=True)  # LITRAG_* may have changed
     options = FinetuneOptions(
         epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, datasets=list(train)
     )

@@ -28,10 +28,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core.chunking import chunk_document
+from core.chunking import check_budget, chunk_document
 from core.config import Settings
 from core.embedding import Embedder
-from core.errors import ConfigError, StoreLockedError
+from core.errors import StoreLockedError
 from core.schemas import Chunk, Document, DocumentMeta, Section, SourceType
 from core.sparse import SparseEncoder
 from core.store import PointData, RawPoint, StoreMeta, VectorStore, meta_for, open_store
@@ -119,17 +119,6 @@ def collection_name(set_name: str, meta: StoreMeta) -> str:
 def marker_path(settings: Settings, collection: str) -> Path:
     """Where the corpus hash of an evaluation collection is recorded."""
     return settings.store.path / "eval" / f"{collection}.json"
-
-
-def check_budget(settings: Settings, max_seq: int) -> None:
-    """Refuse chunking settings whose header + text would be truncated by the model."""
-    c = settings.chunking
-    need = c.max_tokens + c.header_max_tokens + 3  # [CLS], [SEP] and the header/text newline
-    if need > max_seq:
-        raise ConfigError(
-            f"chunking.max_tokens ({c.max_tokens}) + header_max_tokens ({c.header_max_tokens}) "
-            f"+ 3 special tokens = {need} exceeds the model input of {max_seq} tokens"
-        )
 
 
 def _read_marker(path: Path) -> dict[str, Any] | None:
@@ -250,7 +239,7 @@ def open_index(
     ``on_progress`` is called only while documents are being ingested. ``force`` rebuilds.
     """
     t0 = time.perf_counter()
-    check_budget(settings, embedder.max_seq_length)
+    check_budget(settings.chunking, embedder.max_seq_length)
     meta = meta_for(settings, embedder.name, embedder.dim, sparse.name)
     collection = collection_name(eval_set.name, meta)
     digest = corpus_hash(eval_set.docs)

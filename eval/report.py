@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.config import SparseSettings
+
 __all__ = [
     "REFERENCES",
     "RunSummary",
@@ -40,8 +42,8 @@ REFERENCES: dict[str, tuple[Reference, ...]] = {
 GOAL = {"scifact": 0.75}
 
 
-#: BM25 settings a label leaves unsaid (core.config.SparseSettings defaults).
-_DEFAULT_BM25 = {"k1": 1.2, "b": 0.75, "avg_len": 120.0}
+#: BM25 settings a label leaves unsaid: the defaults.
+_DEFAULT_BM25 = SparseSettings().model_dump()
 
 
 @dataclass(frozen=True, slots=True)

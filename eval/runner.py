@@ -107,12 +107,15 @@ class RunOptions:
     #: how ``hybrid`` fuses in the store (the service's setting); ``alpha`` is the dense weight
     fusion: FusionMethod = "rrf"
 
+    @property
+    def weighs(self) -> bool:
+        """Whether ``alpha`` takes part: fusion mode, or hybrid with weighted store fusion."""
+        return self.mode == "fusion" or (self.mode == "hybrid" and self.fusion == "weighted")
+
     def label(self) -> str:
         """Short name: ``hybrid``, ``hybrid-rrf20``, ``hybrid-w0.5``, ``fusion-a0.3``."""
-        if self.mode == "fusion":
-            return f"fusion-a{self.alpha:g}"
-        if self.mode == "hybrid" and self.fusion == "weighted":
-            return f"hybrid-w{self.alpha:g}"
+        if self.weighs:
+            return f"{'fusion-a' if self.mode == 'fusion' else 'hybrid-w'}{self.alpha:g}"
         if self.mode == "hybrid" and self.rrf_k != 60:
             return f"hybrid-rrf{self.rrf_k}"
         return self.mode
@@ -498,7 +501,7 @@ def run_eval(
         "top_k": options.top_k,
         "rrf_k": options.rrf_k,
         "fusion": options.fusion if options.mode == "hybrid" else None,
-        "alpha": options.alpha if options.label().startswith(("fusion", "hybrid-w")) else None,
+        "alpha": options.alpha if options.weighs else None,
         "aggregation": "max chunk score per document (per_doc_cap=1)",
         "model": {"name": embedder.name, "dim": embedder.dim},
         "chunking": settings.chunking.model_dump(),

@@ -14,19 +14,16 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from core.config import Settings, get_settings
+from core.chunking import check_budget
+from core.cli import EXIT_USAGE, load_settings
+from core.config import Settings
 from core.embedding import Embedder, load_embedder
 from core.errors import LitragError, StoreError
 from core.sparse import SparseEncoder
-from core.store import StoreMeta, VectorStore, meta_for, open_store
+from core.store import VectorStore, meta_for, open_store
 from ingest.pipeline import IngestStats, Pipeline, ReportEntry
 
-EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
-
-
-def store_meta(settings: Settings, model_name: str, dim: int, sparse_name: str) -> StoreMeta:
-    """What a collection built with these settings records about itself."""
-    return meta_for(settings, model_name, dim, sparse_name)
+EXIT_OK, EXIT_FAILURES = 0, 1
 
 
 def ingest(
@@ -54,11 +51,7 @@ def ingest(
     configuration error.
     """
     console = Console(stderr=True)
-    try:
-        settings = get_settings()
-    except ValueError as exc:
-        console.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(EXIT_USAGE) from exc
+    settings = load_settings(console)
     if batch_size:
         settings = settings.model_copy(
             update={"ingest": settings.ingest.model_copy(update={"batch_size": batch_size})}
@@ -73,9 +66,9 @@ def ingest(
     try:
         with console.status("loading embedding model"):
             embedder = load_embedder(settings.embedding)
-        _check_budget(settings, embedder.max_seq_length)
+        check_budget(settings.chunking, embedder.max_seq_length)
         sparse = SparseEncoder(settings.sparse)
-        meta = store_meta(settings, embedder.name, embedder.dim, sparse.name)
+        meta = meta_for(settings, embedder.name, embedder.dim, sparse.name)
         store = open_store(settings.store, meta, collection=collection, recreate=recreate)
     except LitragError as exc:
         console.print(f"[red]error:[/red] {exc}")
@@ -94,19 +87,6 @@ def ingest(
             report_fh.close()
     _summary(console, stats, store.collection, n_points, report)
     raise typer.Exit(EXIT_FAILURES if stats.failures else EXIT_OK)
-
-
-def _check_budget(settings: Settings, max_seq: int) -> None:
-    c = settings.chunking
-    need = c.max_tokens + c.header_max_tokens + 3  # [CLS], [SEP] and the header/text newline
-    if need > max_seq:
-        from core.errors import ConfigError
-
-        raise ConfigError(
-            f"chunking.max_tokens ({c.max_tokens}) + header_max_tokens ({c.header_max_tokens}) "
-            f"+ 3 special tokens = {need} exceeds the model input of {max_seq} tokens; chunks "
-            "would be truncated"
-        )
 
 
 def _run(

@@ -16,7 +16,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from core.config import Settings, StoreSettings, get_settings
+from core.cli import EXIT_USAGE, load_settings
+from core.config import StoreSettings
 from core.errors import LitragError, StoreError
 from core.store import open_store
 from core.store.base import StoreMeta, VectorStore
@@ -27,6 +28,7 @@ from core.store.migrate import (
     Verification,
     copy_points,
     edge_collections,
+    edge_root,
     open_edge,
     parse_spec,
     read_edge_meta,
@@ -34,21 +36,13 @@ from core.store.migrate import (
     verify,
 )
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED = 0, 1
 
 store_app = typer.Typer(
     name="store",
     help="Inspect the vector store and migrate a collection to a Qdrant server.",
     no_args_is_help=True,
 )
-
-
-def _settings(console: Console) -> Settings:
-    try:
-        return get_settings()
-    except ValueError as exc:
-        console.print(f"[red]configuration error:[/red] {escape(str(exc))}")
-        raise typer.Exit(EXIT_USAGE) from exc
 
 
 def _usage_error(console: Console, exc: Exception) -> typer.Exit:
@@ -95,7 +89,7 @@ def _print_info(collection: str, backend: str, points: int, meta: StoreMeta | No
 
 def _info_edge(path: Path, collection: str | None) -> None:
     if collection is None and not (path / META_FILE).is_file():
-        names = edge_collections(path / "edge" if (path / "edge").is_dir() else path)
+        names = edge_collections(edge_root(path))
         if len(names) > 1:  # a store folder with several collections: all of them
             for i, name in enumerate(names):
                 if i:
@@ -150,7 +144,7 @@ def info(
 ) -> None:
     """Print each collection's backend, point count and the settings it was built with."""
     console = Console(stderr=True)
-    settings = _settings(console)
+    settings = load_settings(console)
     try:
         if store is not None:
             spec = parse_spec(store, option="store")
@@ -211,7 +205,7 @@ def migrate(
     Exit codes: 0 verified, 1 copy or verification failed, 2 usage or configuration error.
     """
     console = Console(stderr=True)
-    settings = _settings(console)
+    settings = load_settings(console)
     try:
         src_spec = parse_spec(source, option="--from")
         dst_spec = parse_spec(target, option="--to")

@@ -72,11 +72,16 @@ def edge_collections(root: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / META_FILE).is_file())
 
 
+def edge_root(path: Path) -> Path:
+    """The Edge root folder of ``path``: a store folder's ``edge/``, else ``path`` itself."""
+    return path / "edge" if (path / "edge").is_dir() else path
+
+
 def resolve_edge(path: Path, collection: str | None) -> tuple[Path, str]:
     """The Edge root folder and collection name that ``edge:PATH[#COLLECTION]`` stands for."""
     if collection is None and (path / META_FILE).is_file():
         return path.parent, path.name  # PATH is one collection's folder
-    root = path / "edge" if (path / "edge").is_dir() else path
+    root = edge_root(path)
     names = edge_collections(root)
     if not path.is_dir():
         raise ConfigError(f"no Edge store at {path}: no such folder")

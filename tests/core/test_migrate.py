@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from core.cli import _load_commands, app
 from core.config import Settings, StoreSettings, get_settings
 from core.sparse import SparseEncoder
-from core.store import open_store
+from core.store import meta_for, open_store
 from core.store.client import ClientStore
 from core.store.migrate import (
     copy_points,
@@ -23,7 +23,6 @@ from core.store.migrate import (
     sample_positions,
     verify,
 )
-from ingest.cli import store_meta
 from ingest.pipeline import Pipeline
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,9 +39,7 @@ def edge_store(tmp_path_factory: pytest.TempPathFactory, embedder) -> tuple[Path
     path = tmp_path_factory.mktemp("store")
     settings = Settings(store=StoreSettings(backend="edge", path=path))
     sparse = SparseEncoder(settings.sparse)
-    store = open_store(
-        settings.store, store_meta(settings, embedder.name, embedder.dim, sparse.name)
-    )
+    store = open_store(settings.store, meta_for(settings, embedder.name, embedder.dim, sparse.name))
     try:
         stats = Pipeline(settings, store, embedder, sparse).run(INPUTS)
         assert stats.failures == 0 and stats.stored_documents == 2

@@ -18,8 +18,7 @@ import pytest
 
 from core.config import IngestSettings, Settings
 from core.sparse import SparseEncoder
-from core.store import VectorStore, open_store
-from ingest.cli import store_meta
+from core.store import VectorStore, meta_for, open_store
 from ingest.pipeline import Pipeline, ReportEntry
 
 GOOD_JATS = "jats/elife/elife07586.xml"  # small real eLife article (CC-BY)
@@ -29,9 +28,7 @@ GOOD_MEDLINE = "pubmed/pubmed-29768149.xml"
 
 def _open(settings: Settings, embedder) -> VectorStore:  # type: ignore[no-untyped-def]
     sparse = SparseEncoder(settings.sparse)
-    return open_store(
-        settings.store, store_meta(settings, embedder.name, embedder.dim, sparse.name)
-    )
+    return open_store(settings.store, meta_for(settings, embedder.name, embedder.dim, sparse.name))
 
 
 def _ingest(settings: Settings, store: VectorStore, embedder, paths: list[Path]):  # type: ignore[no-untyped-def]

@@ -27,8 +27,7 @@ from core.config import (
 from core.ids import all_urls, source_url
 from core.schemas import Identifiers
 from core.sparse import SparseEncoder
-from core.store import open_store
-from ingest.cli import store_meta
+from core.store import meta_for, open_store
 from ingest.pipeline import IngestStats, Pipeline, ReportEntry
 from service.app import create_app
 from tests.conftest import SAMPLES
@@ -71,9 +70,7 @@ def ingested(tmp_path_factory: pytest.TempPathFactory, embedder) -> tuple[Path, 
     path = tmp_path_factory.mktemp("service-store")
     settings = base_settings(path)
     sparse = SparseEncoder(settings.sparse)
-    store = open_store(
-        settings.store, store_meta(settings, embedder.name, embedder.dim, sparse.name)
-    )
+    store = open_store(settings.store, meta_for(settings, embedder.name, embedder.dim, sparse.name))
     entries: list[ReportEntry] = []
     try:
         stats = Pipeline(settings, store, embedder, sparse, on_report=entries.append).run(CORPUS)
