@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
-from core.config import get_settings
+from core.cli import load_settings
 
 
 def serve(
@@ -23,7 +24,7 @@ def serve(
 
     from service.app import create_app
 
-    settings = get_settings()
+    settings = load_settings(Console(stderr=True))
     uvicorn.run(
         create_app(settings),
         host=host or settings.service.host,
