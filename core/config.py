@@ -144,8 +144,26 @@ class AnswerSettings(_Section):
     min_relevance: float = Field(
         0.30, ge=-1, le=1, description="Cosine(question, sentence) below which nothing is extracted"
     )
+    verifier: Literal["nli", "v1"] = Field(
+        "nli",
+        description="Citation verifier: 'nli' = the trained 3-way cross-encoder "
+        "(minilm-nli-crossencoder/v2); 'v1' = cosine + word overlap + key terms (for comparison)",
+    )
+    verifier_model: Path | None = Field(
+        None, description="Folder of a verifier trained by `litrag eval train-verifier` (nli)"
+    )
+    verifier_threshold: float | None = Field(
+        None, ge=0, le=1, description="P(support) threshold of 'nli' (default: the model's own)"
+    )
+    verifier_key_terms: bool = Field(
+        False,
+        description="'nli': numbers and codes of a supported sentence must occur in the passage",
+    )
     support_threshold: float = Field(
-        0.55, ge=0, le=1, description="Support score at or above which a sentence is supported"
+        0.55,
+        ge=0,
+        le=1,
+        description="'v1': support score at or above which a sentence is supported",
     )
     unsupported: Literal["flag", "drop"] = Field(
         "flag", description="Unsupported sentences: keep them marked, or drop them from the answer"

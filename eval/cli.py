@@ -6,6 +6,9 @@
   embedder on training queries (see ``eval/finetune.py``).
 - ``litrag eval chart SUMMARY... --out chart.png``
 - ``litrag eval answers --dataset litqa2|pubmedqa [--url http://127.0.0.1:8000] [--limit N]``
+- ``litrag eval verifier --dataset scifact.dev [--method nli|nli+terms|v1]``: the citation
+  verifier on labelled pairs; ``litrag eval train-verifier --out DIR`` trains it (see
+  ``eval/verify_train.py``).
 - ``litrag eval export pubmedqa --out DIR``: PubMedQA abstracts as MEDLINE XML for
   ``litrag ingest``.
 """
@@ -21,6 +24,7 @@ from rich.table import Table
 
 from core.cli import EXIT_USAGE, load_settings
 from core.errors import LitragError
+from eval.verify_cli import add_verifier_commands
 
 eval_app = typer.Typer(
     name="eval",
@@ -317,6 +321,9 @@ def export(
     console.print(
         f"wrote {n} abstracts to {path}; ingest with: litrag ingest {path}", soft_wrap=True
     )
+
+
+add_verifier_commands(eval_app)
 
 
 def register(app: typer.Typer) -> None:

@@ -48,7 +48,9 @@ class AnswerRequest(_Req):
         "auto", description="auto = the LLM when one is configured, else extractive"
     )
     unsupported: Literal["flag", "drop"] | None = Field(
-        None, description="Unsupported sentences: flag or drop (default from settings)"
+        None,
+        description="Contradicted and not-supported sentences: flag (kept, marked) or drop "
+        "(default from settings)",
     )
     stream: bool = Field(False, description="Server-sent events: passages, deltas, final")
 
@@ -109,11 +111,21 @@ class SearchResponse(BaseModel):
 
 
 class Quote(BaseModel):
-    """The span of the cited chunk that supports the sentence (offsets into the chunk text)."""
+    """A span of a chunk's text (offsets into the chunk text)."""
 
     text: str
     start: int
     end: int
+
+
+class EvidenceQuote(Quote):
+    """The passage sentence(s) that decided a sentence's verdict."""
+
+    chunk_id: str = Field(description="The chunk the quote is from (always a retrieved chunk)")
+    citation: int | None = Field(
+        description="Its number in citations[] ([n] in the answer); null when the sentence was "
+        "dropped and the chunk is cited nowhere else"
+    )
 
 
 class Citation(BaseModel):
@@ -126,7 +138,10 @@ class Citation(BaseModel):
     title: str
     section: str
     page: int | None
-    quote: Quote
+    quote: Quote = Field(
+        description="The span of the chunk that decided the verdict of the first sentence citing "
+        "it (the supporting span once a supported sentence cites it)"
+    )
     url: str | None
 
 
@@ -164,17 +179,37 @@ class Source(BaseModel):
         )
 
 
+VerdictName = Literal["supported", "contradicted", "not_supported"]
+
+
 class SentenceCheck(BaseModel):
-    """Whether one answer sentence is supported by the chunks it cites."""
+    """What the chunks one answer sentence cites say about it."""
 
     index: int
     section: str | None = None
     text: str
-    citations: list[int]
-    supported: bool
+    citations: list[int] = Field(description="Numbers of the citations[] the sentence carries")
+    verdict: VerdictName = Field(
+        description="supported: a cited passage states it; contradicted: a cited passage states "
+        "the opposite; not_supported: the cited passages do not state it (or it cites nothing)"
+    )
+    supported: bool = Field(description="verdict == 'supported' (kept for older clients)")
     score: float = Field(description="Support score in [0, 1] (see verification.method)")
     reason: str
+    quote: EvidenceQuote | None = Field(
+        None,
+        description="The supporting or contradicting passage span (for not_supported: the "
+        "closest one); null when the sentence cites nothing",
+    )
     kept: bool = Field(description="False when dropped from the answer (unsupported=drop)")
+    repaired_from: list[int] | None = Field(
+        None,
+        description="Set when the sentence was re-attributed: passages[].rank of the chunks the "
+        "generator cited (empty when it cited none that were retrieved); null = not repaired",
+    )
+    repair: str | None = Field(
+        None, description="Why and to which passage the citation was re-attributed"
+    )
 
 
 class RemovedCitation(BaseModel):
@@ -189,8 +224,17 @@ class Verification(BaseModel):
     """How every sentence's citations were checked."""
 
     method: str
-    unsupported_policy: Literal["flag", "drop"]
-    all_supported: bool
+    unsupported_policy: Literal["flag", "drop"] = Field(
+        description="flag: contradicted and not-supported sentences stay, marked "
+        "'(⚠ contradicted by [n])' / '(⚠ not supported by [n])'; drop: they are removed"
+    )
+    all_supported: bool = Field(description="Every sentence kept in the answer is supported")
+    supported: int = Field(description="Sentences judged supported (kept or not)")
+    contradicted: int = Field(description="Sentences judged contradicted (kept or not)")
+    not_supported: int = Field(description="Sentences judged not supported (kept or not)")
+    repaired: int = Field(
+        description="Sentences whose citation was re-attributed to a retrieved passage"
+    )
     sentences: list[SentenceCheck]
     removed_citations: list[RemovedCitation]
     removed_urls: list[str] = Field(description="URLs found in model text and removed")
@@ -222,7 +266,10 @@ class AnswerResponse(BaseModel):
 
     question: str
     mode: Literal["answer", "report"]
-    answer: str = Field(description="Markdown text with [n] citations")
+    answer: str = Field(
+        description="Markdown text with [n] citations; a kept sentence that is not supported "
+        "ends with '(⚠ contradicted by [n])' or '(⚠ not supported by [n])'"
+    )
     sections: list[ReportSection] | None = None
     trials: list[TrialRow] | None = None
     citations: list[Citation]

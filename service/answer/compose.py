@@ -1,16 +1,34 @@
-"""Draft → response: verify every sentence, number citations by first use, list cited sources."""
+"""Draft → response: verify every sentence, repair LLM citations, number citations by first use,
+list cited sources.
+
+Every sentence gets a verdict from the verifier (all sentences in one batched ``check_all`` call
+when the verifier has one): supported, contradicted or not supported by the chunks it cites. A
+supported sentence is written with its markers (``... [1].``); a kept sentence that is not
+supported also ends with ``(⚠ contradicted by [n])`` or ``(⚠ not supported by [n])``, ``[n]`` being
+the cited chunk that decided the verdict (``(⚠ not supported)`` when it cites nothing), so it is
+never shown as supported. Policy ``drop`` removes both kinds from the text (they stay in
+``verification``).
+
+Repair (LLM drafts only, ``repair=True``): a sentence that is not supported by what it cites is
+checked against at most three other *retrieved* chunks, those sharing the most content words with
+it (one batched call for all such sentences); when one supports it, the sentence cites that chunk
+instead and ``verification`` records the passages it cited before. Only chunks in ``retrieved``
+are ever cited.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 from core.ids import source_url
 from core.schemas import ScoredChunk
-from service.answer.draft import Draft
-from service.answer.verify import METHOD, Verifier
+from core.verify import Support, Verdict, Verifier
+from core.verify.terms import content_words
+from service.answer.draft import Draft, DraftSentence
 from service.models import (
     Citation,
+    EvidenceQuote,
     Passage,
     Quote,
     ReportSection,
@@ -20,16 +38,93 @@ from service.models import (
     Verification,
 )
 
-UNVERIFIED = "⚠ unverified"
+CONTRADICTED = "⚠ contradicted by"
+NOT_SUPPORTED = "⚠ not supported by"
 NO_SUPPORTED_ANSWER = (
     "Insufficient evidence: no sentence of the generated answer was supported by the passages "
     "it cited (see verification)."
 )
+REPAIR_CANDIDATES = 3
 
 
 Composed = tuple[
     str, list[ReportSection] | None, list[Citation], list[Source], list[Passage], Verification
 ]
+
+
+@runtime_checkable
+class BatchVerifier(Protocol):
+    """A verifier that checks several sentences in one batch (``NliVerifier``)."""
+
+    def check_all(self, items: Sequence[tuple[str, Sequence[ScoredChunk]]]) -> list[Support]:
+        """Verdicts for (sentence, cited chunks) items, in order."""
+        ...
+
+
+def check_all(
+    verifier: Verifier, items: Sequence[tuple[str, Sequence[ScoredChunk]]]
+) -> list[Support]:
+    """Verdicts for several sentences: one batch when the verifier can, else one by one."""
+    if not items:
+        return []
+    verifier.prepare(list({c.chunk.chunk_id: c for _, cited in items for c in cited}.values()))
+    if isinstance(verifier, BatchVerifier):
+        return verifier.check_all(items)
+    return [verifier.check(sentence, cited) for sentence, cited in items]
+
+
+def verdict_mark(verdict: Verdict, n: int | None) -> str:
+    """What follows a kept sentence that is not supported: `` (⚠ contradicted by [n])``."""
+    if verdict is Verdict.SUPPORTED:
+        return ""
+    label = CONTRADICTED if verdict is Verdict.CONTRADICTED else NOT_SUPPORTED
+    return f" ({label} [{n}])" if n is not None else f" ({label.removesuffix(' by')})"
+
+
+def repair_citations(
+    sentences: Sequence[DraftSentence],
+    cited: Sequence[Sequence[ScoredChunk]],
+    supports: Sequence[Support],
+    retrieved: Sequence[ScoredChunk],
+    verifier: Verifier,
+) -> dict[int, tuple[ScoredChunk, Support]]:
+    """``{sentence index: (retrieved chunk that supports it, its verdict)}`` for the sentences not
+    supported by what they cite that another retrieved chunk supports."""
+    words_of = {h.chunk.chunk_id: content_words(h.chunk.text) for h in retrieved}
+    items: list[tuple[str, Sequence[ScoredChunk]]] = []
+    owners: list[int] = []
+    for i, (sent, have, support) in enumerate(zip(sentences, cited, supports, strict=True)):
+        words = content_words(sent.text)
+        if support.supported or not words:
+            continue
+        skip = {h.chunk.chunk_id for h in have}
+        overlap = {
+            h.chunk.chunk_id: len(words & words_of[h.chunk.chunk_id])
+            for h in retrieved
+            if h.chunk.chunk_id not in skip
+        }
+        # stable sort: ties keep the retrieval order
+        candidates = sorted(
+            (h for h in retrieved if overlap.get(h.chunk.chunk_id, 0) > 0),
+            key=lambda h: -overlap[h.chunk.chunk_id],
+        )[:REPAIR_CANDIDATES]
+        for hit in candidates:
+            items.append((sent.text, [hit]))
+            owners.append(i)
+    found: dict[int, tuple[ScoredChunk, Support]] = {}
+    for i, (_, (hit,)), support in zip(owners, items, check_all(verifier, items), strict=True):
+        if support.supported and (i not in found or support.score > found[i][1].score):
+            found[i] = (hit, support)
+    return found
+
+
+def repair_note(before: list[int], old: Support, to: int) -> str:
+    """Why a sentence now cites passage ``to`` (``before``: the passages it cited)."""
+    if not before:
+        return f"it cited no retrieved passage; re-attributed to passage {to}"
+    what = "contradicted" if old.verdict is Verdict.CONTRADICTED else "did not support"
+    cited = ", ".join(map(str, before))
+    return f"passage {cited} {what} it ({old.reason}); re-attributed to passage {to}"
 
 
 def compose(
@@ -38,37 +133,52 @@ def compose(
     verifier: Verifier,
     policy: Literal["flag", "drop"],
     *,
+    repair: bool = False,
     sections: list[tuple[str, str]] | None = None,
     trials: list[TrialRow] | None = None,
 ) -> Composed:
-    """Verify and render. Only chunks in ``retrieved`` can ever be cited."""
+    """Verify (and with ``repair``, re-attribute) and render. Only chunks in ``retrieved`` can
+    ever be cited."""
     by_id = {h.chunk.chunk_id: h for h in retrieved}
+    rank = {h.chunk.chunk_id: i + 1 for i, h in enumerate(retrieved)}
+    # never a chunk that was not retrieved
+    cited_of = [[by_id[c] for c in s.chunk_ids if c in by_id] for s in draft.sentences]
+    supports = check_all(
+        verifier, [(s.text, c) for s, c in zip(draft.sentences, cited_of, strict=True)]
+    )
+    repairs: dict[int, tuple[list[int], str]] = {}
+    if repair:
+        fixed = repair_citations(draft.sentences, cited_of, supports, retrieved, verifier)
+        for i, (hit, support) in fixed.items():
+            before, old = [rank[h.chunk.chunk_id] for h in cited_of[i]], supports[i]
+            repairs[i] = (before, repair_note(before, old, rank[hit.chunk.chunk_id]))
+            cited_of[i], supports[i] = [hit], support
+
     checks: list[SentenceCheck] = []
     cite_n: dict[str, int] = {}
     citations: list[Citation] = []
+    quoted: set[str] = set()  # chunks whose citation quote is the span supporting a sentence
     source_n: dict[str, int] = {}
     sources: list[Source] = []
     rendered: list[tuple[str | None, str]] = []  # (section, sentence text with markers)
-    verifier.prepare([by_id[c] for s in draft.sentences for c in s.chunk_ids if c in by_id])
-    for idx, sent in enumerate(draft.sentences):
-        cited = [by_id[c] for c in sent.chunk_ids if c in by_id]  # never a chunk not retrieved
-        support = verifier.check(sent.text, cited)
+    for idx, (sent, cited, support) in enumerate(
+        zip(draft.sentences, cited_of, supports, strict=True)
+    ):
         kept = support.supported or policy == "flag"
         numbers: list[int] = []
         if kept:
             for hit in cited:
                 cid = hit.chunk.chunk_id
+                decided = support.chunk_id == cid
+                qs, qe = (support.quote_start, support.quote_end) if decided else (0, 0)
                 if cid not in cite_n:
                     doc_id = hit.chunk.doc_id
                     if doc_id not in source_n:
                         source_n[doc_id] = len(sources) + 1
                         sources.append(Source.of(source_n[doc_id], hit))
                     cite_n[cid] = len(citations) + 1
-                    qs, qe = (
-                        (support.quote_start, support.quote_end)
-                        if support.chunk_id == cid
-                        else (0, len(hit.chunk.text))
-                    )
+                    if not decided:
+                        qs, qe = 0, len(hit.chunk.text)
                     citations.append(
                         Citation(
                             n=cite_n[cid],
@@ -82,6 +192,14 @@ def compose(
                             url=source_url(hit.doc.identifiers),
                         )
                     )
+                    if decided and support.supported:
+                        quoted.add(cid)
+                elif decided and support.supported and cid not in quoted:
+                    # first quoted for a sentence it does not support: show the supporting span
+                    citations[cite_n[cid] - 1].quote = Quote(
+                        text=hit.chunk.text[qs:qe], start=qs, end=qe
+                    )
+                    quoted.add(cid)
                 numbers.append(cite_n[cid])
             markers = "".join(f"[{n}]" for n in numbers)
             text = sent.text
@@ -89,26 +207,47 @@ def compose(
                 text = (
                     f"{text[:-1]} {markers}{text[-1]}" if text[-1] in ".!?" else f"{text} {markers}"
                 )
-            if not support.supported:
-                text += f" ({UNVERIFIED})"
-            rendered.append((sent.section, text))
+            n_decided = cite_n.get(support.chunk_id) if support.chunk_id else None
+            rendered.append((sent.section, text + verdict_mark(support.verdict, n_decided)))
+        evidence = by_id.get(support.chunk_id) if support.chunk_id else None
+        repaired_from, note = repairs.get(idx, (None, None))
         checks.append(
             SentenceCheck(
                 index=idx,
                 section=sent.section,
                 text=sent.text,
                 citations=numbers,
+                verdict=support.verdict.value,
                 supported=support.supported,
                 score=round(support.score, 4),
                 reason=support.reason,
+                quote=None
+                if evidence is None
+                else EvidenceQuote(
+                    text=evidence.chunk.text[support.quote_start : support.quote_end],
+                    start=support.quote_start,
+                    end=support.quote_end,
+                    chunk_id=evidence.chunk.chunk_id,
+                    citation=None,
+                ),
                 kept=kept,
+                repaired_from=repaired_from,
+                repair=note,
             )
         )
+    for check in checks:  # a dropped sentence's chunk may be cited by a later sentence
+        if check.quote is not None:
+            check.quote.citation = cite_n.get(check.quote.chunk_id)
     passages = [Passage.of(i + 1, h) for i, h in enumerate(retrieved)]
+    verdicts = [s.verdict for s in supports]
     verification = Verification(
-        method=METHOD,
+        method=verifier.method,
         unsupported_policy=policy,
         all_supported=all(c.supported for c in checks if c.kept),
+        supported=verdicts.count(Verdict.SUPPORTED),
+        contradicted=verdicts.count(Verdict.CONTRADICTED),
+        not_supported=verdicts.count(Verdict.NOT_SUPPORTED),
+        repaired=len(repairs),
         sentences=checks,
         removed_citations=draft.removed_citations,
         removed_urls=draft.removed_urls,

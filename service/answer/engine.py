@@ -16,13 +16,13 @@ from core.errors import LitragError
 from core.ids import source_url
 from core.retrieval import Retriever
 from core.schemas import ScoredChunk, SearchFilter, SourceType
+from core.verify import make_verifier
 from service.answer import prompts
 from service.answer.compose import Composed, compose
 from service.answer.draft import Draft, DraftSentence, parse_cited_text
 from service.answer.extractive import NO_EVIDENCE, extract
 from service.answer.llm import LLMClient, LLMError
 from service.answer.plan import is_trials_facet, plan_sections, retrieval_query
-from service.answer.verify import Verifier
 from service.models import AnswerRequest, AnswerResponse, Passage, TrialRow
 
 Event = tuple[str, dict[str, Any]]
@@ -175,9 +175,9 @@ class AnswerEngine:
         if not draft.sentences:
             draft.sentences = [DraftSentence(NO_EVIDENCE, [])]
         t2 = time.perf_counter()
-        verifier = Verifier(cache, self.settings.answer.support_threshold)
+        verifier = make_verifier(self.settings.answer, cache)
         policy = req.unsupported or self.settings.answer.unsupported
-        composed = compose(draft, hits, verifier, policy)
+        composed = compose(draft, hits, verifier, policy, repair=generator == "llm")
         t3 = time.perf_counter()
         timings = _timings(t0, t1, t2, t3, retrieve_ms)
         yield "final", _final(req, "answer", composed, generator, degraded, timings, None)
@@ -263,13 +263,14 @@ class AnswerEngine:
             yield "delta", {"text": f"## {sec.title}\n"}
         t2 = time.perf_counter()
         trials = _trial_rows(trial_hits, a.report_max_trials)
-        verifier = Verifier(cache, a.support_threshold)
+        verifier = make_verifier(a, cache)
         policy = req.unsupported or a.unsupported
         composed = compose(
             draft,
             all_hits,
             verifier,
             policy,
+            repair=generator == "llm",
             sections=[(s.title, s.query) for s in sections],
             trials=trials,
         )

@@ -2,10 +2,12 @@
 
 The official ``openai`` client, pointed at ``http://host:port/v1``, gets cited answers. The last
 user message is the question; model ``litrag`` answers, ``litrag-report`` writes a sectioned
-report. The message content is the verified answer with ``[n]`` markers; the structured
-citations, sources and per-sentence verification ride along under the extra field ``litrag``
-(``completion.model_extra["litrag"]`` with the official client). Streaming sends the *verified*
-text in pieces once it is computed, so the assembled stream equals the non-streaming content.
+report. The message content is the verified answer with ``[n]`` markers and the verdict marks
+(``(⚠ contradicted by [n])``, ``(⚠ not supported by [n])``); the structured citations, sources and
+per-sentence verification (verdict, deciding quote, repair) ride along under the extra field
+``litrag`` (``completion.model_extra["litrag"]`` with the official client). Streaming sends the
+*verified* text in pieces once it is computed, so the assembled stream equals the non-streaming
+content, marks included.
 
 Errors are OpenAI-shaped (``{"error": {"message", "type", "param", "code"}}``), including a
 missing or wrong API key (checked here, not by the service's generic dependency).

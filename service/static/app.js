@@ -1,11 +1,19 @@
 // litrag web page: ask, stream the answer (POST /v1/answer, server-sent events), then show the
 // verified answer whose every [n] opens the cited passage with the supporting quote highlighted.
+// A sentence its cited passage contradicts is marked "contradicted by [n]" (the link highlights the
+// contradicting quote), one the passage does not state "not supported by [n]".
 // No external resources; all text is inserted as text nodes (never as HTML).
 "use strict";
 
 (() => {
   const KEY_STORAGE = "litrag.apiKey";
-  const UNVERIFIED = " (⚠ unverified)";
+  // The mark compose() writes after a kept sentence that is not supported.
+  const MARK = / \(⚠ (contradicted|not supported)(?: by \[(\d+)\])?\)/;
+  const VERDICTS = {
+    supported: { label: "✓ supported", className: "ok", what: "Supported by the cited passage" },
+    contradicted: { label: "✗ contradicted", className: "contradicted", what: "Contradicted by the cited passage" },
+    not_supported: { label: "⚠ not supported", className: "unsupported", what: "Not supported by the cited passage" },
+  };
   const SOURCE_LABELS = {
     article: "Full-text article",
     pdf: "PDF",
@@ -235,15 +243,17 @@
     return /[.!?]$/.test(text) ? `${text.slice(0, -1)} ${markers}${text.slice(-1)}` : `${text} ${markers}`;
   }
 
-  function citeLink(n) {
+  /** A citation link; with ``sentence`` (an index) the dialog highlights that sentence's quote. */
+  function citeLink(n, sentence) {
     const c = current && current.citations[n - 1];
     if (!c) return document.createTextNode(`[${n}]`);
+    const quoted = sentence === undefined ? {} : { sentence: String(sentence) };
     return el(
       "a",
       {
         href: `#cite-${n}`,
         className: "cite",
-        dataset: { n: String(n) },
+        dataset: { n: String(n), ...quoted },
         "aria-label": `Citation ${n}: open the cited passage from ${c.title}`,
         title: c.title,
       },
@@ -251,25 +261,44 @@
     );
   }
 
-  function unverifiedBadge(reason) {
-    const text = reason ? `Not supported by the cited passage: ${reason}` : "Not supported by the cited passage";
+  /** "supported", "contradicted" or "not_supported" (answers from before the 3-way verdict). */
+  function verdictOf(sentence) {
+    return sentence.verdict || (sentence.supported ? "supported" : "not_supported");
+  }
+
+  /** The number of the citation whose passage decided the verdict, if it is cited. */
+  function decidingCitation(sentence) {
+    return sentence.quote && sentence.quote.citation ? sentence.quote.citation : null;
+  }
+
+  /** The badge after a sentence that is not supported: "⚠ contradicted by [n]" and its reason. */
+  function verdictBadge(verdict, n, sentence) {
+    const v = VERDICTS[verdict] || VERDICTS.not_supported;
+    const word = verdict === "contradicted" ? "⚠ contradicted" : "⚠ not supported";
+    let detail = v.what;
+    if (sentence) {
+      const quote = sentence.quote && verdict === "contradicted" ? ` “${sentence.quote.text}”` : "";
+      detail = `${v.what}${quote}: ${sentence.reason}`;
+    }
+    const link = n ? citeLink(n, sentence ? sentence.index : undefined) : null;
     return el(
       "span",
-      { className: "badge", title: text, tabindex: "0" },
-      "⚠ unverified",
-      el("span", { className: "visually-hidden" }, `: ${text}`),
+      { className: `badge ${v.className}`, title: detail, tabindex: link ? null : "0" },
+      word,
+      link ? [" by ", link] : "",
+      el("span", { className: "visually-hidden" }, `: ${detail}`),
     );
   }
 
-  /** Text with [n] markers as citation links and the unverified mark as a badge. */
+  /** Text with [n] markers as citation links and verdict marks as badges. */
   function appendInline(parent, text) {
-    const pattern = /\[(\d+)\]| \(⚠ unverified\)/g;
+    const pattern = new RegExp(`\\[(\\d+)\\]|${MARK.source}`, "g");
     let pos = 0;
     let m;
     while ((m = pattern.exec(text)) !== null) {
       if (m.index > pos) parent.append(text.slice(pos, m.index));
       if (m[1] !== undefined) parent.append(citeLink(Number(m[1])));
-      else parent.append(" ", unverifiedBadge(""));
+      else parent.append(" ", verdictBadge(m[2] === "contradicted" ? "contradicted" : "not_supported", Number(m[3]) || null));
       pos = m.index + m[0].length;
     }
     if (pos < text.length) parent.append(text.slice(pos));
@@ -286,15 +315,17 @@
       if (at < 0) continue;
       sentence.used = true;
       appendInline(p, text.slice(pos, at));
+      const verdict = verdictOf(sentence);
       const span = el("span", {
-        className: sentence.supported ? "sentence" : "sentence unsupported",
+        className: verdict === "supported" ? "sentence" : `sentence ${VERDICTS[verdict].className}`,
         dataset: { sentence: String(sentence.index) },
       });
       appendInline(span, form);
       pos = at + form.length;
-      if (!sentence.supported) {
-        if (text.startsWith(UNVERIFIED, pos)) pos += UNVERIFIED.length;
-        span.append(" ", unverifiedBadge(sentence.reason));
+      if (verdict !== "supported") {
+        const mark = MARK.exec(text.slice(pos));
+        if (mark && mark.index === 0) pos += mark[0].length;
+        span.append(" ", verdictBadge(verdict, decidingCitation(sentence), sentence));
       }
       p.append(span);
     }
@@ -343,12 +374,19 @@
   function renderSummary(data) {
     const v = data.verification;
     const kept = v.sentences.filter((s) => s.kept);
-    const bad = kept.filter((s) => !s.supported).length;
+    const contradicted = kept.filter((s) => verdictOf(s) === "contradicted").length;
+    const unsupported = kept.filter((s) => verdictOf(s) === "not_supported").length;
     const dropped = v.sentences.length - kept.length;
+    const repaired = v.sentences.filter((s) => s.repaired_from).length;
     const parts = [];
-    if (bad) parts.push(el("span", { className: "warn" }, `${bad} of ${kept.length} sentences not supported by their citations`));
-    else parts.push(`All ${kept.length} sentences verified against their cited passages`);
+    if (contradicted || unsupported) {
+      const bad = [];
+      if (contradicted) bad.push(`${contradicted} contradicted by`);
+      if (unsupported) bad.push(`${unsupported} not supported by`);
+      parts.push(el("span", { className: "warn" }, `Of ${kept.length} sentences, ${bad.join(" and ")} their citations`));
+    } else parts.push(`All ${kept.length} sentences verified against their cited passages`);
     if (dropped) parts.push(`${dropped} unsupported sentence${dropped > 1 ? "s" : ""} dropped`);
+    if (repaired) parts.push(`${repaired} citation${repaired > 1 ? "s" : ""} re-attributed`);
     parts.push(`${data.citations.length} citation${data.citations.length === 1 ? "" : "s"}`);
     parts.push(`${data.generator} generator`);
     if (data.degraded) parts.push(el("span", { className: "warn" }, "LLM failed: extractive fallback"));
@@ -359,19 +397,34 @@
 
     const list = $("verification-list");
     list.replaceChildren(
-      ...v.sentences.map((s) =>
-        el(
+      ...v.sentences.map((s) => {
+        const verdict = verdictOf(s);
+        const n = decidingCitation(s);
+        const quote =
+          s.quote && verdict !== "supported"
+            ? el(
+                "div",
+                { className: `quote ${VERDICTS[verdict].className}` },
+                verdict === "contradicted" ? "Contradicted by " : "Not supported by ",
+                n ? citeLink(n, s.index) : "the cited passage",
+                verdict === "contradicted" ? ": " : " (closest sentence): ",
+                el("q", {}, s.quote.text),
+              )
+            : "";
+        return el(
           "li",
-          {},
-          el("span", { className: s.supported ? "ok" : "no" }, s.supported ? "✓ supported" : "⚠ unverified"),
+          { dataset: { verdict } },
+          el("span", { className: `verdict ${VERDICTS[verdict].className}` }, VERDICTS[verdict].label),
           s.kept ? "" : " (dropped)",
           " ",
           s.text,
           " ",
-          ...s.citations.map((n) => citeLink(n)),
+          ...s.citations.map((c) => citeLink(c)),
+          quote,
+          s.repair ? el("div", { className: "repair" }, `Citation re-attributed: ${s.repair}`) : "",
           el("div", { className: "reason" }, s.reason),
-        ),
-      ),
+        );
+      }),
     );
     $("verification").hidden = v.sentences.length === 0;
   }
@@ -458,18 +511,21 @@
   // ---------------------------------------------------------------------------------------------
   // The passage dialog
 
-  function openPassage(n, link) {
+  /** The passage dialog for citation ``n``; ``sentence`` (an index) highlights its quote. */
+  function openPassage(n, link, sentence) {
     const c = current && current.citations[n - 1];
     if (!c) return;
     const passage = current.passages.find((p) => p.chunk_id === c.chunk_id);
     const source = current.sources.find((s) => s.n === c.source);
-    const text = passage ? passage.text : c.quote.text;
-    let start = c.quote.start;
-    let end = c.quote.end;
-    if (text.slice(start, end) !== c.quote.text) {
-      const at = text.indexOf(c.quote.text);
+    const checked = sentence === undefined ? null : current.verification.sentences[sentence];
+    const q = checked && checked.quote && checked.quote.chunk_id === c.chunk_id ? checked.quote : c.quote;
+    const text = passage ? passage.text : q.text;
+    let start = q.start;
+    let end = q.end;
+    if (text.slice(start, end) !== q.text) {
+      const at = text.indexOf(q.text);
       start = at;
-      end = at < 0 ? at : at + c.quote.text.length;
+      end = at < 0 ? at : at + q.text.length;
     }
 
     $("passage-title").textContent = `[${n}] ${c.title}`;
@@ -547,7 +603,8 @@
       const link = e.target.closest && e.target.closest("a.cite");
       if (!link) return;
       e.preventDefault();
-      openPassage(Number(link.dataset.n), link);
+      const sentence = link.dataset.sentence === undefined ? undefined : Number(link.dataset.sentence);
+      openPassage(Number(link.dataset.n), link, sentence);
     });
 
     const dialog = $("passage");

@@ -62,7 +62,22 @@ def test_non_streaming_answer_has_verified_citations(completion: Any, live: Live
         assert c["quote"]["text"].strip()
         assert c["url"] and c["url"].startswith("https://")
         assert 1 <= c["source"] <= len(sources)
-    assert extra["verification"]["sentences"]
+    v = extra["verification"]
+    assert v["sentences"] and v["method"].startswith("minilm-nli-crossencoder/")
+    # the three-way verdicts, their counts and the deciding quotes come through
+    verdicts = [s["verdict"] for s in v["sentences"]]
+    assert [v["supported"], v["contradicted"], v["not_supported"]] == [
+        verdicts.count(k) for k in ("supported", "contradicted", "not_supported")
+    ]
+    assert v["repaired"] == 0  # extractive: sentences are quoted from their own chunk
+    for s in v["sentences"]:
+        assert s["supported"] == (s["verdict"] == "supported") and s["repaired_from"] is None
+        q = s["quote"]
+        if s["kept"] and q is not None:
+            cite = citations[q["citation"] - 1]
+            assert cite["chunk_id"] == q["chunk_id"] and q["citation"] in s["citations"]
+    flagged = [s for s in v["sentences"] if s["kept"] and not s["supported"]]
+    assert content.count("(⚠ ") == len(flagged)
     # the same answer as the service's own API for the same question
     direct = httpx.post(
         f"{live.base_url}/v1/answer",

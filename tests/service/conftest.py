@@ -141,19 +141,32 @@ def parse_sse(text: str) -> list[tuple[str, dict[str, Any]]]:
 
 
 MARKER = re.compile(r"\[(\d+)\]")
+VERDICT_MARK = re.compile(r" \(⚠ (contradicted|not supported)(?: by \[(\d+)\])?\)")
 
 
 def assert_tied(resp: dict[str, Any], text: str | None = None) -> None:
-    """Every [n] is a citation, every citation a returned passage, sources = cited documents."""
+    """Every [n] is a citation, every citation a returned passage, sources = cited documents;
+    every kept sentence that is not supported carries its verdict mark, a supported one none."""
     text = resp["answer"] if text is None else text
     cites = resp["citations"]
     assert [c["n"] for c in cites] == list(range(1, len(cites) + 1))
     used = {int(n) for n in MARKER.findall(text)}
     assert used <= set(range(1, len(cites) + 1)), (sorted(used), len(cites), text)
     assert used == {c["n"] for c in cites}, "a citation that the text never uses"
+    checks = resp["verification"]["sentences"]
+    assert all(s["supported"] == (s["verdict"] == "supported") for s in checks)
+    kept = [s for s in checks if s["kept"]]
+    # "(⚠ contradicted by [n])": n is the cited chunk whose passage decided the verdict
+    marks = VERDICT_MARK.findall(text)
+    flagged = [s for s in kept if s["verdict"] != "supported"]
+    assert len(marks) == len(flagged), (marks, text)
+    for (word, n), s in zip(marks, flagged, strict=True):
+        assert word == s["verdict"].replace("_", " ")
+        decided = (s["quote"] or {}).get("citation")
+        assert (int(n) if n else None) == decided and (decided is None or decided in s["citations"])
     # no other [n] than the markers of the kept sentences' citations (no copied source markers)
-    kept = [s for s in resp["verification"]["sentences"] if s["kept"]]
-    assert len(MARKER.findall(text)) == sum(len(s["citations"]) for s in kept), text
+    plain = VERDICT_MARK.sub("", text)
+    assert len(MARKER.findall(plain)) == sum(len(s["citations"]) for s in kept), text
     by_id = {p["chunk_id"]: p for p in resp["passages"]}
     for c in cites:
         p = by_id[c["chunk_id"]]  # only retrieved chunks are cited

@@ -57,6 +57,13 @@ def test_cite_ok(make_client: MakeClient, stub_llm: StubLLM) -> None:
     assert cite["quote"]["text"] and cite["quote"]["text"] in first["text"]
     v = resp["verification"]
     assert v["all_supported"] is True and [s["supported"] for s in v["sentences"]] == [True]
+    (check,) = v["sentences"]
+    assert check["verdict"] == "supported" and check["repaired_from"] is None
+    assert (v["supported"], v["contradicted"], v["not_supported"], v["repaired"]) == (1, 0, 0, 0)
+    # the supporting quote: a span of passage 1, at its offsets
+    q = check["quote"]
+    assert q["chunk_id"] == first["chunk_id"] and q["citation"] == 1
+    assert first["text"][q["start"] : q["end"]] == q["text"] != ""
     assert v["removed_citations"] == [] and v["removed_urls"] == []
     sentence = stub_llm.replies[0].removesuffix(" [1]")
     assert resp["answer"] == f"{sentence[:-1]} [1]."
@@ -75,10 +82,16 @@ def test_citation_of_a_passage_not_given_is_removed(
     assert removed["sentence"] == 1
     checks = resp["verification"]["sentences"]
     assert checks[0]["supported"] is True and checks[0]["citations"] == [1]
-    # the second sentence lost its only citation: it is reported, not tied to anything
-    assert checks[1]["supported"] is False and checks[1]["citations"] == []
-    assert checks[1]["reason"] == "no citation"
-    assert [c["n"] for c in resp["citations"]] == [1]
+    assert checks[0]["repaired_from"] is None
+    # the second sentence lost its only citation; it was taken from passage 2, which supports
+    # it: repair cites that retrieved passage and says so
+    second = checks[1]
+    assert second["verdict"] == "supported" and second["citations"] == [2]
+    assert second["repaired_from"] == [] and "cited no retrieved passage" in second["repair"]
+    assert "re-attributed to passage 2" in second["repair"]
+    assert resp["citations"][1]["chunk_id"] == resp["passages"][1]["chunk_id"]
+    assert resp["verification"]["repaired"] == 1
+    assert "⚠" not in resp["answer"]
     assert_tied(resp)
 
 
@@ -93,14 +106,19 @@ def test_unsupported_claim_is_flagged_or_dropped(
     (check,) = flagged["verification"]["sentences"]
     assert check["text"] == UNSUPPORTED_TEXT.replace(" [1]", "")
     assert check["supported"] is False and check["kept"] is True
-    assert "PD-L1" in check["reason"] and "mRNA-4157" in check["reason"]
+    assert check["verdict"] in ("contradicted", "not_supported")
+    # no other retrieved passage supports it either: the citation stays, marked
+    assert check["repaired_from"] is None and check["citations"] == [1]
+    assert check["quote"]["citation"] == 1
     assert flagged["verification"]["all_supported"] is False
     assert flagged["verification"]["unsupported_policy"] == "flag"
-    assert "unverified" in flagged["answer"] and "PD-L1" in flagged["answer"]
+    mark = f"(⚠ {check['verdict'].replace('_', ' ')} by [1])"
+    assert flagged["answer"] == UNSUPPORTED_TEXT + " " + mark
     assert_tied(flagged)
 
     (check,) = dropped["verification"]["sentences"]
     assert check["supported"] is False and check["kept"] is False and check["citations"] == []
+    assert check["quote"]["citation"] is None  # its passage is cited nowhere
     assert dropped["verification"]["unsupported_policy"] == "drop"
     assert "PD-L1" not in dropped["answer"] and "mRNA-4157" not in dropped["answer"]
     assert dropped["citations"] == [] and dropped["sources"] == []
@@ -128,8 +146,9 @@ def test_invented_trial_number_is_unsupported(make_client: MakeClient, stub_llm:
     (check,) = resp["verification"]["sentences"]
     assert INVENTED_NCT in check["text"]
     assert check["supported"] is False and INVENTED_NCT in check["reason"]
+    assert check["repaired_from"] is None  # no retrieved passage names that trial
     assert resp["verification"]["all_supported"] is False
-    assert "unverified" in resp["answer"]
+    assert resp["answer"].endswith(f" (⚠ {check['verdict'].replace('_', ' ')} by [1])")
     assert_tied(resp)
 
 

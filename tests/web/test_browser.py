@@ -2,7 +2,8 @@
 Playwright; no browser download) against the real service on 127.0.0.1.
 
 Ask, watch the answer stream in, click a citation and see the cited passage with the quote
-highlighted; a report with its trials table; keyboard only; unsupported sentences marked.
+highlighted; a report with its trials table; keyboard only; contradicted and unsupported
+sentences marked apart.
 Screenshots go to artifacts/ (web-answer.png: the passage dialog over the answer).
 """
 
@@ -268,12 +269,13 @@ def test_report_shows_trials_table(
     _screenshot(page, "web-report.png", record_property)
 
 
-def test_unsupported_sentence_is_marked(
+def test_contradicted_and_unsupported_sentences_are_marked(
     page: Any, live: Live, record_property: Callable[[str, object], None]
 ) -> None:
-    """The page marks what verification did not support. With the extractive generator every
-    sentence is supported, so the real final event is altered on its way to the page the way
-    compose() writes an unsupported sentence (flag policy)."""
+    """The page tells "contradicted by [n]" (with the contradicting quote) from "not supported by
+    [n]". The extractive answer's sentences are supported, so the real final event is altered on
+    its way to the page the way compose() writes such sentences (flag policy)."""
+    altered: dict[str, Any] = {}
 
     def alter(route: Any) -> None:
         response = route.fetch()
@@ -281,33 +283,84 @@ def test_unsupported_sentence_is_marked(
         for i, block in enumerate(events):
             if block.startswith("event: final\n"):
                 data = json.loads(block.split("data: ", 1)[1])
-                s = data["verification"]["sentences"][0]
-                s["supported"], s["reason"] = False, "test: the quote does not say this"
-                markers, text = "".join(f"[{n}]" for n in s["citations"]), s["text"]
-                form = f"{text[:-1]} {markers}{text[-1]}" if text[-1] in ".!?" else text
-                assert form in data["answer"]
-                data["answer"] = data["answer"].replace(form, form + " (⚠ unverified)", 1)
+                passages = {p["chunk_id"]: p for p in data["passages"]}
+                checks = data["verification"]["sentences"]
+                for s, verdict in zip(checks, ("contradicted", "not_supported"), strict=False):
+                    n = s["citations"][0]
+                    cite = data["citations"][n - 1]
+                    text = passages[cite["chunk_id"]]["text"]
+                    # a span other than the citation's own quote: the link must highlight this one
+                    start = 0 if cite["quote"]["start"] > 0 else min(len(text) // 2, 40)
+                    end = min(len(text), start + 60)
+                    s["verdict"], s["supported"] = verdict, False
+                    s["reason"] = f"test: {verdict} reason"
+                    s["quote"] = {
+                        "text": text[start:end],
+                        "start": start,
+                        "end": end,
+                        "chunk_id": cite["chunk_id"],
+                        "citation": n,
+                    }
+                    markers, sentence = "".join(f"[{c}]" for c in s["citations"]), s["text"]
+                    form = f"{sentence[:-1]} {markers}{sentence[-1]}"
+                    assert sentence[-1] in ".!?" and form in data["answer"]
+                    mark = f" (⚠ {verdict.replace('_', ' ')} by [{n}])"
+                    data["answer"] = data["answer"].replace(form, form + mark, 1)
+                    altered[verdict] = s
                 events[i] = f"event: final\ndata: {json.dumps(data)}"
         headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
         route.fulfill(response=response, headers=headers, body="\n\n".join(events))
 
     page.route("**/v1/answer", alter)
     _ask(page, QUESTION)
-    marked = page.locator("#answer .sentence.unsupported")
-    assert marked.count() == 1
-    badge = marked.locator(".badge")
-    assert badge.inner_text().startswith("⚠ unverified")
-    assert "test: the quote does not say this" in (badge.get_attribute("title") or "")
-    assert "(⚠ unverified)" not in page.locator("#answer").inner_text()
-    assert page.locator("#answer .sentence:not(.unsupported)").count() >= 1
-    assert "not supported" in page.locator("#summary").inner_text()
+    assert set(altered) == {"contradicted", "not_supported"}, "the answer needs two sentences"
+    contra, unsup = altered["contradicted"], altered["not_supported"]
+    answer = page.locator("#answer")
+
+    contradicted = answer.locator(".sentence.contradicted")
+    assert contradicted.count() == 1
+    badge = contradicted.locator(".badge.contradicted")
+    assert badge.inner_text().startswith(f"⚠ contradicted by [{contra['quote']['citation']}]")
+    title = badge.get_attribute("title") or ""
+    assert contra["quote"]["text"] in title and "test: contradicted reason" in title
+
+    unsupported = answer.locator(".sentence.unsupported")
+    assert unsupported.count() == 1
+    badge = unsupported.locator(".badge.unsupported")
+    assert badge.inner_text().startswith(f"⚠ not supported by [{unsup['quote']['citation']}]")
+    assert "test: not_supported reason" in (badge.get_attribute("title") or "")
+    assert "contradicted" not in badge.inner_text()
+
+    assert "(⚠" not in answer.inner_text()
+    summary = page.locator("#summary").inner_text()
+    assert "1 contradicted by" in summary and "1 not supported by" in summary
+
+    items = page.locator("#verification-list > li")
+    row = page.locator('#verification-list > li[data-verdict="contradicted"]')
+    assert row.count() == 1 and items.count() == len(page.locator("#answer .sentence").all())
+    assert (row.locator(".verdict").text_content() or "").startswith("✗ contradicted")
+    assert row.locator(".quote q").text_content() == contra["quote"]["text"]
+    row = page.locator('#verification-list > li[data-verdict="not_supported"]')
+    assert (row.locator(".verdict").text_content() or "").startswith("⚠ not supported")
+
+    # the link in the badge opens the passage with the contradicting quote highlighted
+    contradicted.locator(".badge a.cite").click()
+    dialog = page.get_by_role("dialog")
+    dialog.wait_for(state="visible")
+    assert dialog.locator("mark").text_content() == contra["quote"]["text"]
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="hidden")
+
     selectors = [
         "body",
         "label",
         ".help",
         "#answer .sentence",
         "#answer .sentence.unsupported",
-        "#answer .badge",
+        "#answer .sentence.contradicted",
+        "#answer .badge.unsupported",
+        "#answer .badge.contradicted",
+        "#answer .badge a.cite",
         "#answer a.cite",
         "#summary",
         "#sources-list .meta",
@@ -317,7 +370,7 @@ def test_unsupported_sentence_is_marked(
     print("\ncontrast:", {k: round(v, 1) for k, v in ratios.items() if v})
     low = {k: v for k, v in ratios.items() if not isinstance(v, float | int) or not v >= 4.5}
     assert not low, f"text contrast below WCAG AA 4.5:1: {low}"
-    marked.scroll_into_view_if_needed()
+    contradicted.scroll_into_view_if_needed()
     _screenshot(page, "web-unverified.png", record_property)
 
 

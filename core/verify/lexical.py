@@ -15,95 +15,30 @@ Method ``minilm-cosine+lexical+key-terms/v1``:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from core.chunking import split_sentences
 from core.embedding import Embedder
 from core.schemas import ScoredChunk
+from core.verify.base import Support, Verdict
+from core.verify.terms import content_words, is_abstention, missing_terms, sentence_windows
 
 METHOD = "minilm-cosine+lexical+key-terms/v1"
 
-_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-/.%]*[A-Za-z0-9%]|[A-Za-z0-9]")
-_STOP = frozenset(
-    (
-        "the a an and or of in on for to with by from at as is are was were be been being this "
-        "that these those it its their there which who whom whose what when where how than then "
-        "also such may might can could would should will shall has have had not no but into "
-        "about over under between among within during after before more most less least very "
-        "other both each all any some including include includes included using used use based "
-        "via per study studies trial trials patients results showed shown show"
-    ).split()
-)
 
-
-def _norm(word: str) -> str:
-    w = word.lower().strip(".-/")
-    return w[:-1] if len(w) > 4 and w.endswith("s") and not w.endswith("ss") else w
-
-
-def _content_words(text: str) -> set[str]:
-    return {_norm(w) for w in _WORD.findall(text) if _norm(w) not in _STOP and len(w) > 2}
-
-
-def key_terms(text: str) -> list[str]:
-    """Identity-bearing tokens: numbers, ids, codes with digits, acronyms of 2+ capitals."""
-    terms: list[str] = []
-    for raw in _WORD.findall(text):
-        w = raw.strip(".")
-        has_digit = any(ch.isdigit() for ch in w)
-        caps = sum(ch.isupper() for ch in w)
-        if has_digit or (caps >= 2 and len(w) >= 2):
-            # reference markers like "2" in "[2]" are removed before verification
-            terms.append(w)
-    return terms
-
-
-def _term_in(term: str, text_lower: str, squashed: str) -> bool:
-    t = term.lower()
-    if t in text_lower:
-        return True
-    # tolerate hyphen/space variants: "PD-L1" ~ "PDL1" ~ "PD L1"
-    return re.sub(r"[\s\-]", "", t) in squashed
-
-
-_ABSTAIN = re.compile(
-    r"\b(insufficient evidence|no (retrieved )?passages?|not (enough|sufficient) evidence)\b", re.I
-)
-
-
-def is_abstention(sentence: str) -> bool:
-    """True for 'Insufficient evidence ...'-style sentences that make no claim."""
-    return bool(_ABSTAIN.search(sentence))
-
-
-def _windows(text: str) -> list[tuple[int, int]]:
-    spans = split_sentences(text) or [(0, len(text))]
-    return spans if len(spans) == 1 else [*spans, (spans[0][0], spans[-1][1])]
-
-
-@dataclass(frozen=True, slots=True)
-class Support:
-    """The verdict for one sentence against the chunks it cites."""
-
-    supported: bool
-    score: float
-    reason: str
-    chunk_id: str | None
-    quote_start: int
-    quote_end: int
-
-
-class Verifier:
+class LexicalVerifier:
     """Checks sentences against cited chunks; embeddings of chunk sentences are cached."""
 
     def __init__(self, embedder: Embedder, threshold: float) -> None:
         self.embedder = embedder
         self.threshold = threshold
         self._windows: dict[str, tuple[list[tuple[int, int]], np.ndarray]] = {}
+
+    @property
+    def method(self) -> str:
+        """``minilm-cosine+lexical+key-terms/v1``."""
+        return METHOD
 
     def _chunk_windows(self, chunk: ScoredChunk) -> tuple[list[tuple[int, int]], np.ndarray]:
         self.prepare([chunk])
@@ -118,7 +53,7 @@ class Verifier:
         texts: list[str] = []
         for c in todo:
             text = c.chunk.text
-            windows = _windows(text)
+            windows = sentence_windows(text)
             all_windows.append((c.chunk.chunk_id, windows))
             texts += [text[a:b] for a, b in windows]
         vecs = self.embedder.embed(texts)
@@ -132,9 +67,14 @@ class Verifier:
         if not cited:
             if is_abstention(sentence):
                 return Support(
-                    True, 1.0, "states insufficient evidence: no claim to support", None, 0, 0
+                    Verdict.SUPPORTED,
+                    1.0,
+                    "states insufficient evidence: no claim to support",
+                    None,
+                    0,
+                    0,
                 )
-            return Support(False, 0.0, "no citation", None, 0, 0)
+            return Support(Verdict.NOT_SUPPORTED, 0.0, "no citation", None, 0, 0)
         self.prepare(cited)
         svec = self.embedder.embed([sentence])[0]
         best: tuple[float, ScoredChunk, tuple[int, int]] | None = None
@@ -147,19 +87,16 @@ class Verifier:
         assert best is not None
         cosine, chunk, (qs, qe) = best
         cited_text = " ".join(c.chunk.text for c in cited)
-        lower = cited_text.lower()
-        squashed = re.sub(r"[\s\-]", "", lower)
-        missing = [t for t in key_terms(sentence) if not _term_in(t, lower, squashed)]
-        words = _content_words(sentence)
-        lexical = len(words & _content_words(cited_text)) / len(words) if words else 0.0
+        missing = missing_terms(sentence, cited_text)
+        words = content_words(sentence)
+        lexical = len(words & content_words(cited_text)) / len(words) if words else 0.0
         score = max(cosine, 0.5 * cosine + 0.5 * lexical)
         score = float(min(max(score, 0.0), 1.0))
         if missing:
-            uniq = list(dict.fromkeys(missing))
-            reason = f"not in the cited passage: {', '.join(uniq[:6])}"
-            return Support(False, score, reason, chunk.chunk.chunk_id, qs, qe)
+            reason = f"not in the cited passage: {', '.join(missing[:6])}"
+            return Support(Verdict.NOT_SUPPORTED, score, reason, chunk.chunk.chunk_id, qs, qe)
         if score < self.threshold:
             reason = f"low support (cosine {cosine:.2f}, word overlap {lexical:.2f})"
-            return Support(False, score, reason, chunk.chunk.chunk_id, qs, qe)
+            return Support(Verdict.NOT_SUPPORTED, score, reason, chunk.chunk.chunk_id, qs, qe)
         reason = f"supported (cosine {cosine:.2f}, word overlap {lexical:.2f})"
-        return Support(True, score, reason, chunk.chunk.chunk_id, qs, qe)
+        return Support(Verdict.SUPPORTED, score, reason, chunk.chunk.chunk_id, qs, qe)

@@ -1,0 +1,203 @@
+"""Method ``minilm-nli-crossencoder/v2``: a 3-way cross-encoder reads the sentence and each cited
+passage together and gives P(support), P(contradict), P(not enough information).
+
+The model (MiniLM-L6 fine-tuned on labelled claim-evidence pairs by ``litrag eval train-verifier``,
+int8 ONNX, ~23 MB) ships in ``core/verify/model`` with ``verifier.json``: the data hashes, the
+command that reproduces it and the P(support) threshold chosen on the dev splits. It runs with
+onnxruntime and the model's own ``tokenizer.json``; no network, no torch at answer time.
+
+Verdict for a sentence citing several chunks: **supported** when one cited chunk supports it
+(P(support) >= threshold); else **contradicted** when one cited chunk contradicts it more than it
+leaves it open; else **not supported**. The quote is the sentence of the deciding chunk that shares
+the most content words with the sentence. Optionally (``key_terms``), a supported sentence whose
+numbers or codes are absent from the cited chunks is downgraded to not supported.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import OrderedDict
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from core.errors import ConfigError
+from core.schemas import ScoredChunk
+from core.verify.base import Support, Verdict
+from core.verify.terms import content_words, is_abstention, missing_terms, sentence_windows
+
+__all__ = ["MANIFEST", "MODEL_DIR", "MODEL_FILE", "NliVerifier", "PairScorer", "decide"]
+
+MODEL_DIR = Path(__file__).resolve().parent / "model"
+MANIFEST = "verifier.json"
+MODEL_FILE = "model.onnx"
+Probs = npt.NDArray[np.float32]
+_SUP, _CON, _NEI = 0, 1, 2
+
+
+def decide(probs: Sequence[float] | Probs, threshold: float) -> Verdict:
+    """One pair's verdict from its (support, contradict, nei) probabilities."""
+    if probs[_SUP] >= threshold:
+        return Verdict.SUPPORTED
+    return Verdict.CONTRADICTED if probs[_CON] > probs[_NEI] else Verdict.NOT_SUPPORTED
+
+
+class PairScorer:
+    """The ONNX cross-encoder: (claim, evidence) pairs → label probabilities."""
+
+    def __init__(self, model_dir: Path = MODEL_DIR, threads: int | None = None) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        manifest_path = model_dir / MANIFEST
+        if not (model_dir / MODEL_FILE).is_file() or not manifest_path.is_file():
+            raise ConfigError(
+                f"verifier model not found in {model_dir} (expected {MODEL_FILE} and {MANIFEST}); "
+                "train one with `litrag eval train-verifier --out DIR`"
+            )
+        self.manifest: dict[str, Any] = json.loads(manifest_path.read_text(encoding="utf-8"))
+        self.method: str = self.manifest["method"]
+        self.threshold: float = float(self.manifest["support_threshold"])
+        self.max_length = int(self.manifest["max_length"])
+        tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        tok.enable_truncation(self.max_length, strategy="longest_first")
+        tok.enable_padding()
+        self._tok = tok
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
+        opts.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(
+            str(model_dir / MODEL_FILE), opts, providers=["CPUExecutionProvider"]
+        )
+        self._inputs = {i.name for i in self._session.get_inputs()}
+
+    def score(self, pairs: Sequence[tuple[str, str]], batch_size: int = 16) -> Probs:
+        """Probabilities (support, contradict, nei), one row per pair; similar lengths batched."""
+        out = np.zeros((len(pairs), 3), dtype=np.float32)
+        order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][1]))
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            enc = self._tok.encode_batch([pairs[i] for i in idx])
+            feed = {
+                "input_ids": np.array([e.ids for e in enc], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64),
+                "token_type_ids": np.array([e.type_ids for e in enc], dtype=np.int64),
+            }
+            logits = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[
+                0
+            ]
+            z = logits - logits.max(axis=1, keepdims=True)
+            e = np.exp(z)
+            out[idx] = e / e.sum(axis=1, keepdims=True)
+        return out
+
+
+@lru_cache(maxsize=4)
+def load_scorer(model_dir: Path = MODEL_DIR) -> PairScorer:
+    """One scorer per model folder per process (the ONNX session is the expensive part)."""
+    return PairScorer(model_dir)
+
+
+def best_quote(sentence: str, text: str) -> tuple[int, int]:
+    """Span of the sentence of ``text`` that shares the most content words with ``sentence``."""
+    words = content_words(sentence)
+    best, span = -1.0, (0, len(text))
+    for a, b in sentence_windows(text):
+        found = content_words(text[a:b])
+        if not found:
+            continue
+        score = len(words & found) / math.sqrt(len(found))
+        if score > best:
+            best, span = score, (a, b)
+    return span
+
+
+class NliVerifier:
+    """Verdicts from the cross-encoder; pair probabilities are cached for the verifier's life."""
+
+    def __init__(
+        self,
+        scorer: PairScorer,
+        *,
+        threshold: float | None = None,
+        key_terms: bool = False,
+        cache_size: int = 4096,
+    ) -> None:
+        self.scorer = scorer
+        self.threshold = scorer.threshold if threshold is None else threshold
+        self.key_terms = key_terms
+        self._cache: OrderedDict[tuple[str, str], Probs] = OrderedDict()
+        self._cache_size = cache_size
+
+    @property
+    def method(self) -> str:
+        """``minilm-nli-crossencoder/v2`` (``+key-terms`` when the identity check is on)."""
+        return self.scorer.method + ("+key-terms" if self.key_terms else "")
+
+    def prepare(self, chunks: Sequence[ScoredChunk]) -> None:
+        """Nothing to pre-compute per chunk: pairs are scored in ``score_pairs``."""
+
+    def score_pairs(self, items: Sequence[tuple[str, ScoredChunk]]) -> list[Probs]:
+        """Probabilities of (sentence, chunk) pairs; those not cached are scored in one batch."""
+        keys = [(s, c.chunk.chunk_id) for s, c in items]
+        todo = list(dict.fromkeys(k for k in keys if k not in self._cache))
+        if todo:
+            texts = {c.chunk.chunk_id: c.chunk.text for _, c in items}
+            probs = self.scorer.score([(s, texts[cid]) for s, cid in todo])
+            for k, p in zip(todo, probs, strict=True):
+                self._cache[k] = p
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return [self._cache[k] for k in keys]
+
+    def check(self, sentence: str, cited: Sequence[ScoredChunk]) -> Support:
+        """Verdict for ``sentence`` (citation markers already removed) against ``cited``."""
+        return self.check_all([(sentence, cited)])[0]
+
+    def check_all(self, items: Sequence[tuple[str, Sequence[ScoredChunk]]]) -> list[Support]:
+        """Verdicts for several sentences, their pairs scored in one batch."""
+        self.score_pairs([(s, c) for s, cited in items for c in cited])
+        return [self._verdict(s, cited) for s, cited in items]
+
+    def _verdict(self, sentence: str, cited: Sequence[ScoredChunk]) -> Support:
+        if not cited:
+            if is_abstention(sentence):
+                reason = "states insufficient evidence: no claim to support"
+                return Support(Verdict.SUPPORTED, 1.0, reason, None, 0, 0)
+            return Support(Verdict.NOT_SUPPORTED, 0.0, "no citation", None, 0, 0)
+        probs = self.score_pairs([(sentence, c) for c in cited])
+        verdicts = [decide(p, self.threshold) for p in probs]
+        sup = int(np.argmax([p[_SUP] for p in probs]))
+        if Verdict.SUPPORTED in verdicts:
+            pick, verdict = sup, Verdict.SUPPORTED
+        elif Verdict.CONTRADICTED in verdicts:
+            pick = max(
+                (i for i, v in enumerate(verdicts) if v is Verdict.CONTRADICTED),
+                key=lambda i: float(probs[i][_CON]),
+            )
+            verdict = Verdict.CONTRADICTED
+        else:
+            pick, verdict = sup, Verdict.NOT_SUPPORTED
+        chunk = cited[pick]
+        p = probs[pick]
+        qs, qe = best_quote(sentence, chunk.chunk.text)
+        detail = f"P(support) {p[_SUP]:.2f}, P(contradict) {p[_CON]:.2f}"
+        if verdict is Verdict.SUPPORTED and self.key_terms:
+            missing = missing_terms(sentence, " ".join(c.chunk.text for c in cited))
+            if missing:
+                reason = f"not in the cited passage: {', '.join(missing[:6])} ({detail})"
+                return Support(
+                    Verdict.NOT_SUPPORTED, float(p[_SUP]), reason, chunk.chunk.chunk_id, qs, qe
+                )
+        reason = {
+            Verdict.SUPPORTED: f"supported ({detail})",
+            Verdict.CONTRADICTED: f"contradicted by the cited passage ({detail})",
+            Verdict.NOT_SUPPORTED: f"the cited passage does not state this ({detail})",
+        }[verdict]
+        return Support(verdict, float(p[_SUP]), reason, chunk.chunk.chunk_id, qs, qe)

@@ -1,0 +1,188 @@
+"""The citation verifiers themselves (core/verify): the shipped NLI model and v1, no service.
+
+Sentences and passages are written like the literature litrag serves (trial results, mechanisms);
+each test states which verdict a careful reader would give.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.config import AnswerSettings
+from core.errors import ConfigError
+from core.schemas import Chunk, DocumentMeta, ScoredChunk, SourceType
+from core.verify import Verdict, make_verifier
+from core.verify.nli import MANIFEST, MODEL_DIR, NliVerifier, PairScorer, best_quote, decide
+from core.verify.terms import key_terms, missing_terms
+
+TRIAL = (
+    "In the phase 2b KEYNOTE-942 trial, the personalised mRNA cancer vaccine mRNA-4157 combined "
+    "with pembrolizumab reduced the risk of recurrence or death by 44% compared with "
+    "pembrolizumab alone in patients with resected high-risk melanoma. Adverse events were "
+    "mostly grade 1 or 2."
+)
+NEGATIVE = (
+    "Vitamin D supplementation did not reduce the incidence of invasive cancer compared with "
+    "placebo over a median follow-up of 5.3 years. The hazard ratio was 0.96 (95% CI 0.88 to "
+    "1.06)."
+)
+
+
+def chunk(text: str, name: str = "p") -> ScoredChunk:
+    """A retrieved chunk holding ``text``."""
+    doc_id = f"test:{name}"
+    return ScoredChunk(
+        chunk=Chunk(
+            chunk_id=str(uuid.uuid5(uuid.NAMESPACE_URL, doc_id + text)),
+            doc_id=doc_id,
+            ordinal=0,
+            text=text,
+            header="",
+            char_start=0,
+            char_end=len(text),
+        ),
+        doc=DocumentMeta(
+            doc_id=doc_id, source_type=SourceType.ABSTRACT, title="t", content_hash="", n_chunks=1
+        ),
+        score=1.0,
+    )
+
+
+@pytest.fixture(scope="module")
+def nli() -> NliVerifier:
+    """The verifier the service uses by default, with the shipped model."""
+    verifier = make_verifier(AnswerSettings(), None)  # type: ignore[arg-type]
+    assert isinstance(verifier, NliVerifier)
+    return verifier
+
+
+def test_shipped_model_manifest_records_how_it_was_made() -> None:
+    manifest = json.loads((MODEL_DIR / MANIFEST).read_text())
+    assert manifest["method"] == "minilm-nli-crossencoder/v2"
+    assert manifest["labels"] == ["support", "contradict", "nei"]
+    assert set(manifest["train_data"]) == {
+        "scifact.train.jsonl",
+        "scifact_abstract.train.jsonl",
+        "checkcovid.train.jsonl",
+    }
+    assert all(".dev." not in name and ".test." not in name for name in manifest["train_data"])
+    assert len(next(iter(manifest["train_data"].values()))) == 64  # sha256 of the data file
+    assert 0.0 < manifest["support_threshold"] < 1.0
+    assert manifest["command"].startswith("litrag eval train-verifier")
+
+
+def test_probabilities_are_a_distribution(nli: NliVerifier) -> None:
+    probs = nli.scorer.score([("a claim", TRIAL), ("another claim", NEGATIVE)])
+    assert probs.shape == (2, 3)
+    assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_restated_result_is_supported_with_a_quote(nli: NliVerifier) -> None:
+    c = chunk(TRIAL)
+    s = nli.check(
+        "Adding mRNA-4157 to pembrolizumab reduced the risk of melanoma recurrence or death.", [c]
+    )
+    assert s.verdict is Verdict.SUPPORTED and s.supported
+    assert s.chunk_id == c.chunk.chunk_id
+    assert "reduced the risk of recurrence" in TRIAL[s.quote_start : s.quote_end]
+    assert s.score >= nli.threshold
+
+
+def test_negated_finding_is_contradicted(nli: NliVerifier) -> None:
+    s = nli.check(
+        "Vitamin D supplementation reduced the incidence of invasive cancer.", [chunk(NEGATIVE)]
+    )
+    assert s.verdict is Verdict.CONTRADICTED
+    assert not s.supported
+    assert "did not reduce" in NEGATIVE[s.quote_start : s.quote_end]
+
+
+def test_unrelated_passage_does_not_support(nli: NliVerifier) -> None:
+    s = nli.check(
+        "Nusinersen is an antisense oligonucleotide approved for spinal muscular atrophy.",
+        [chunk(TRIAL)],
+    )
+    assert s.verdict is not Verdict.SUPPORTED
+
+
+def test_one_supporting_chunk_among_several_is_enough(nli: NliVerifier) -> None:
+    other = chunk(NEGATIVE, "other")
+    right = chunk(TRIAL, "right")
+    s = nli.check("mRNA-4157 with pembrolizumab lowered recurrence in melanoma.", [other, right])
+    assert s.verdict is Verdict.SUPPORTED
+    assert s.chunk_id == right.chunk.chunk_id
+
+
+def test_check_all_equals_check_one_by_one(nli: NliVerifier) -> None:
+    items = [
+        ("mRNA-4157 with pembrolizumab lowered recurrence in melanoma.", [chunk(TRIAL)]),
+        ("Vitamin D reduced cancer incidence.", [chunk(NEGATIVE)]),
+    ]
+    together = nli.check_all(items)
+    fresh = NliVerifier(nli.scorer)
+    assert [fresh.check(s, c) for s, c in items] == together
+
+
+def test_threshold_orders_verdicts(nli: NliVerifier) -> None:
+    claim, passage = "mRNA-4157 reduced melanoma recurrence.", [chunk(TRIAL)]
+    p_sup = nli.check(claim, passage).score
+    assert NliVerifier(nli.scorer, threshold=max(0.0, p_sup - 0.01)).check(claim, passage).supported
+    assert (
+        not NliVerifier(nli.scorer, threshold=min(1.0, p_sup + 0.01))
+        .check(claim, passage)
+        .supported
+    )
+
+
+def test_no_citation_and_abstention(nli: NliVerifier) -> None:
+    assert nli.check("mRNA-4157 reduced recurrence.", []).verdict is Verdict.NOT_SUPPORTED
+    s = nli.check("Insufficient evidence: no retrieved passage addresses this.", [])
+    assert s.supported
+
+
+def test_key_terms_option_rejects_a_number_the_passage_lacks(nli: NliVerifier) -> None:
+    strict = NliVerifier(nli.scorer, key_terms=True)
+    claim = "mRNA-4157 plus pembrolizumab reduced recurrence or death by 62% in melanoma."
+    s = strict.check(claim, [chunk(TRIAL)])
+    assert s.verdict is Verdict.NOT_SUPPORTED
+    assert "62%" in s.reason
+    assert strict.method.endswith("+key-terms")
+
+
+def test_key_terms_and_missing_terms() -> None:
+    assert key_terms("mRNA-4157 targets PD-L1 in NCT03897881 (44%)") == [
+        "mRNA-4157",
+        "PD-L1",
+        "NCT03897881",
+        "44%",
+    ]
+    assert missing_terms("mRNA-4157 targets PD-L1", TRIAL) == ["PD-L1"]
+    assert missing_terms("PDL1 and mRNA-4157", "pd-l1 ... mrna 4157") == []
+
+
+def test_decide_rule() -> None:
+    assert decide([0.7, 0.2, 0.1], 0.6) is Verdict.SUPPORTED
+    assert decide([0.5, 0.3, 0.2], 0.6) is Verdict.CONTRADICTED
+    assert decide([0.5, 0.2, 0.3], 0.6) is Verdict.NOT_SUPPORTED
+
+
+def test_best_quote_picks_the_sentence_sharing_most_words() -> None:
+    a, b = best_quote("adverse events grade", TRIAL)
+    assert TRIAL[a:b] == "Adverse events were mostly grade 1 or 2."
+
+
+def test_v1_stays_selectable(embedder) -> None:  # type: ignore[no-untyped-def]
+    v1 = make_verifier(AnswerSettings(verifier="v1"), embedder)
+    assert v1.method == "minilm-cosine+lexical+key-terms/v1"
+    s = v1.check("mRNA-4157 targets PD-L1.", [chunk(TRIAL)])
+    assert s.verdict is Verdict.NOT_SUPPORTED and "PD-L1" in s.reason
+
+
+def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"verifier model not found in .*train-verifier"):
+        PairScorer(tmp_path)
