@@ -155,9 +155,10 @@ class AnswerSettings(_Section):
     verifier_threshold: float | None = Field(
         None, ge=0, le=1, description="P(support) threshold of 'nli' (default: the model's own)"
     )
-    verifier_key_terms: bool = Field(
-        False,
-        description="'nli': numbers and codes of a supported sentence must occur in the passage",
+    verifier_key_terms: bool | None = Field(
+        None,
+        description="'nli': numbers and codes of a supported sentence must occur in the passage "
+        "(default: as chosen on dev, recorded in the model's verifier.json)",
     )
     support_threshold: float = Field(
         0.55,

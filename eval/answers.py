@@ -265,12 +265,53 @@ def check_response(resp: Mapping[str, Any], item: Item | None = None) -> dict[st
         "fabricated_urls": fabricated_urls,
         "kept_sentences": len(kept),
         "supported_sentences": supported,
+        "contradicted_sentences": sum(1 for s in kept if s.get("verdict") == "contradicted"),
+        # per sentence, so two runs (e.g. two verification methods) can be compared
+        "verdicts": [
+            {"text": s.get("text", ""), "verdict": _verdict(s)}
+            for s in verification.get("sentences", [])
+        ],
         "problems": problems,
     }
     if item is not None:
         out["source_found"] = _has_source(resp.get("sources", []), item)
         out["source_retrieved"] = _has_source(passages.values(), item)
     return out
+
+
+def _verdict(sentence: Mapping[str, Any]) -> str:
+    """The sentence's verdict; responses of v1-era services only say ``supported``."""
+    verdict = sentence.get("verdict")
+    if isinstance(verdict, str):
+        return verdict
+    return "supported" if sentence.get("supported") else "not_supported"
+
+
+def compare_verdicts(this: Path, other: Path) -> dict[str, Any]:
+    """Sentences of the same questions in two runs' ``per_question.json``, matched by question and
+    sentence text: how many kept their verdict and how each changed (``v1 -> v2`` counts)."""
+
+    def load(path: Path) -> dict[tuple[str, str], str]:
+        folder = path if path.is_dir() else path.parent
+        rows = json.loads((folder / "per_question.json").read_text(encoding="utf-8"))
+        return {
+            (str(r["qid"]), v["text"]): v["verdict"] for r in rows for v in r.get("verdicts", [])
+        }
+
+    a, b = load(this), load(other)
+    common = sorted(set(a) & set(b))
+    changes: dict[str, int] = {}
+    for key in common:
+        if a[key] != b[key]:
+            name = f"{b[key]} -> {a[key]}"
+            changes[name] = changes.get(name, 0) + 1
+    return {
+        "compared_sentences": len(common),
+        "changed": sum(changes.values()),
+        "changes": changes,
+        "only_in_this": len(set(a) - set(b)),
+        "only_in_other": len(set(b) - set(a)),
+    }
 
 
 def _has_source(entries: Any, item: Item) -> bool:
@@ -295,6 +336,7 @@ class _Totals:
     citations: int = 0
     kept: int = 0
     supported: int = 0
+    contradicted: int = 0
     source_found: int = 0
     source_retrieved: int = 0
     answered_with_citation: int = 0
@@ -429,6 +471,7 @@ def run_answer_eval(
         "answers_with_citations": t.answered_with_citation,
         "kept_sentences": t.kept,
         "supported_sentences": t.supported,
+        "contradicted_sentences": t.contradicted,
         "citation_support_rate": _rate(t.supported, t.kept),
         "source_recall": _rate(t.source_found, answered),
         "retrieval_recall": _rate(t.source_retrieved, answered),
@@ -458,6 +501,7 @@ def _add(t: _Totals, row: Mapping[str, Any]) -> None:
     t.citations += int(row["n_citations"])
     t.answered_with_citation += int(row["n_citations"] > 0)
     t.kept += int(row["kept_sentences"])
+    t.contradicted += int(row.get("contradicted_sentences", 0))
     t.supported += int(row["supported_sentences"])
     t.source_found += int(bool(row.get("source_found")))
     t.source_retrieved += int(bool(row.get("source_retrieved")))

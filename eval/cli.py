@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -203,6 +204,10 @@ def answers(
         typer.Option("--all", help="litqa2: every question, not only those with a source PDF"),
     ] = False,
     out: Annotated[Path | None, typer.Option(help="Output folder")] = None,
+    compare: Annotated[
+        Path | None,
+        typer.Option(help="Another run's folder: count sentences whose verdict changed"),
+    ] = None,
 ) -> None:
     """Ask the service each question; check citations, sources and (with an LLM) answers."""
     from eval.answers import AnswerEvalOptions, answers_markdown, run_answer_eval
@@ -231,6 +236,19 @@ def answers(
         raise typer.Exit(EXIT_USAGE) from exc
     typer.echo(answers_markdown(summary))
     console.print(f"results: {out_dir}")
+    if compare is not None:
+        from eval.answers import compare_verdicts
+
+        try:
+            diff = compare_verdicts(out_dir, compare)
+        except (OSError, ValueError, KeyError) as exc:
+            console.print(f"[red]error:[/red] --compare {compare}: {exc}")
+            raise typer.Exit(EXIT_USAGE) from exc
+        (out_dir / "verdict_changes.json").write_text(json.dumps(diff, indent=2) + "\n")
+        typer.echo(
+            f"verdicts changed versus {compare}: {diff['changed']} of "
+            f"{diff['compared_sentences']} sentences {diff['changes']}"
+        )
     if summary["fabricated_citations"] or summary["fabricated_urls"]:
         raise typer.Exit(1)
 

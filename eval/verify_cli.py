@@ -26,7 +26,11 @@ def verifier(
         str | None, typer.Option(help="train or dev, when --dataset is a bare name")
     ] = None,
     method: Annotated[
-        str, typer.Option(help="nli (default verifier), nli+terms (with the key-term check), v1")
+        str,
+        typer.Option(
+            help="nli (the default verifier, as shipped), nli+terms / nli-terms (key-term check "
+            "forced on / off), v1"
+        ),
     ] = "nli",
     threshold: Annotated[
         float | None,

@@ -35,8 +35,9 @@ __all__ = [
     "verifier_markdown",
 ]
 
-Method = Literal["nli", "nli+terms", "v1"]
-METHODS: tuple[str, ...] = ("nli", "nli+terms", "v1")
+Method = Literal["nli", "nli+terms", "nli-terms", "v1"]
+#: nli = as shipped (its verifier.json operating point); +terms / -terms force the key-term check
+METHODS: tuple[str, ...] = ("nli", "nli+terms", "nli-terms", "v1")
 #: Evidence length buckets (words): upper bounds, the last open.
 LENGTH_BUCKETS: tuple[tuple[str, int], ...] = (
     ("<40", 40),
@@ -81,7 +82,7 @@ def _verifier(settings: Settings, opts: VerifierRunOptions) -> Verifier:
     answer = settings.answer.model_copy(
         update={
             "verifier": "v1" if opts.method == "v1" else "nli",
-            "verifier_key_terms": opts.method == "nli+terms",
+            "verifier_key_terms": {"nli+terms": True, "nli-terms": False}.get(opts.method),
             **({"verifier_model": opts.model} if opts.model else {}),
             **(
                 {"verifier_threshold": opts.threshold}

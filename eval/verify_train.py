@@ -26,11 +26,12 @@ import numpy as np
 
 from core.embedding import resolve_model_path
 from core.errors import ConfigError
-from core.verify.nli import MANIFEST, MODEL_FILE, PairScorer, decide
+from core.verify.nli import MANIFEST, MODEL_FILE, decide
+from eval.verify_choose import choose_on_dev
 from eval.verify_data import LABELS, Pair, augment, file_sha256, load_pairs, resolve_dataset
 from eval.verify_metrics import summarize
 
-__all__ = ["TrainOptions", "choose_on_dev", "choose_threshold", "train_verifier"]
+__all__ = ["TrainOptions", "train_verifier"]
 
 LogFn = Callable[[str], None]
 METHOD = "minilm-nli-crossencoder/v2"
@@ -64,36 +65,6 @@ def _refuse_non_train(names: Sequence[str]) -> None:
             raise ConfigError(
                 f"{n}: only train splits may be trained on (choose on dev, never train on it)"
             )
-
-
-def choose_threshold(
-    probs_by_set: dict[str, np.ndarray],
-    labels_by_set: dict[str, list[str]],
-    max_contra: float = 0.05,
-) -> tuple[float, list[dict[str, Any]]]:
-    """The P(support) threshold with the best mean balanced accuracy over the dev sets (ties: the
-    fewer contradicted pairs passed). The table also marks where at most ``max_contra`` of the
-    contradicted pairs pass on every set: the strict operating point, for those who want it."""
-    table: list[dict[str, Any]] = []
-    for t in [round(float(x), 2) for x in np.arange(0.05, 0.951, 0.05)]:
-        per = {
-            name: summarize(labels_by_set[name], [decide(p, t) for p in probs], [])
-            for name, probs in probs_by_set.items()
-        }
-        worst = max((s["contradicted_passed"] or 0.0) for s in per.values())
-        table.append(
-            {
-                "threshold": t,
-                "mean_balanced_accuracy": round(
-                    float(np.mean([s["balanced_accuracy"] for s in per.values()])), 4
-                ),
-                "worst_contradicted_passed": round(worst, 4),
-                "strict": worst <= max_contra,
-                "balanced_accuracy": {n: round(s["balanced_accuracy"], 4) for n, s in per.items()},
-            }
-        )
-    best = max(table, key=lambda r: (r["mean_balanced_accuracy"], -r["worst_contradicted_passed"]))
-    return float(best["threshold"]), table
 
 
 def train_verifier(out: Path, opts: TrainOptions, log: LogFn = print) -> dict[str, Any]:
@@ -242,16 +213,11 @@ def train_verifier(out: Path, opts: TrainOptions, log: LogFn = print) -> dict[st
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     manifest.update(choose_on_dev(out, dev))
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    log(f"best epoch {best[1]}; threshold {manifest['support_threshold']}")
+    log(
+        f"best epoch {best[1]}; threshold {manifest['support_threshold']}, "
+        f"key terms {manifest['key_terms']}"
+    )
     return manifest
-
-
-def choose_on_dev(model_dir: Path, dev: dict[str, list[Pair]]) -> dict[str, Any]:
-    """The P(support) threshold, chosen with the exported int8 model (what the service runs)."""
-    scorer = PairScorer(model_dir)
-    probs = {n: scorer.score([(p.claim, p.evidence) for p in items]) for n, items in dev.items()}
-    threshold, table = choose_threshold(probs, {n: [p.label for p in dev[n]] for n in dev})
-    return {"support_threshold": threshold, "threshold_table": table}
 
 
 def _export(model: Any, tok: Any, out: Path, max_length: int) -> None:

@@ -6,11 +6,14 @@ int8 ONNX, ~23 MB) ships in ``core/verify/model`` with ``verifier.json``: the da
 command that reproduces it and the P(support) threshold chosen on the dev splits. It runs with
 onnxruntime and the model's own ``tokenizer.json``; no network, no torch at answer time.
 
-Verdict for a sentence citing several chunks: **supported** when one cited chunk supports it
+A sentence that a cited chunk contains word for word (an extractive answer's quote) is supported
+without asking the model. Otherwise, for a sentence citing several chunks: **supported** when one
+cited chunk supports it
 (P(support) >= threshold); else **contradicted** when one cited chunk contradicts it more than it
 leaves it open; else **not supported**. The quote is the sentence of the deciding chunk that shares
-the most content words with the sentence. Optionally (``key_terms``), a supported sentence whose
-numbers or codes are absent from the cited chunks is downgraded to not supported.
+the most content words with the sentence. With ``key_terms`` (on when the dev numbers chose it:
+``verifier.json``), a supported sentence whose numbers or codes are absent from the cited chunks is
+downgraded to not supported.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
@@ -32,7 +36,15 @@ from core.schemas import ScoredChunk
 from core.verify.base import Support, Verdict
 from core.verify.terms import content_words, is_abstention, missing_terms, sentence_windows
 
-__all__ = ["MANIFEST", "MODEL_DIR", "MODEL_FILE", "NliVerifier", "PairScorer", "decide"]
+__all__ = [
+    "MANIFEST",
+    "MODEL_DIR",
+    "MODEL_FILE",
+    "NliVerifier",
+    "PairScorer",
+    "decide",
+    "quoted_span",
+]
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 MANIFEST = "verifier.json"
@@ -41,9 +53,10 @@ Probs = npt.NDArray[np.float32]
 _SUP, _CON, _NEI = 0, 1, 2
 
 
-def decide(probs: Sequence[float] | Probs, threshold: float) -> Verdict:
-    """One pair's verdict from its (support, contradict, nei) probabilities."""
-    if probs[_SUP] >= threshold:
+def decide(probs: Sequence[float] | Probs, threshold: float, margin: bool = False) -> Verdict:
+    """One pair's verdict from its (support, contradict, nei) probabilities; with ``margin``,
+    support must also outweigh contradiction."""
+    if probs[_SUP] >= threshold and (not margin or probs[_SUP] > probs[_CON]):
         return Verdict.SUPPORTED
     return Verdict.CONTRADICTED if probs[_CON] > probs[_NEI] else Verdict.NOT_SUPPORTED
 
@@ -67,7 +80,6 @@ class PairScorer:
         self.max_length = int(self.manifest["max_length"])
         tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         tok.enable_truncation(self.max_length, strategy="longest_first")
-        tok.enable_padding()
         self._tok = tok
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
@@ -77,24 +89,24 @@ class PairScorer:
         )
         self._inputs = {i.name for i in self._session.get_inputs()}
 
-    def score(self, pairs: Sequence[tuple[str, str]], batch_size: int = 16) -> Probs:
-        """Probabilities (support, contradict, nei), one row per pair; similar lengths batched."""
+    def score(self, pairs: Sequence[tuple[str, str]]) -> Probs:
+        """Probabilities (support, contradict, nei), one row per pair.
+
+        One pair per run, never padded: the int8 model quantises activations per tensor at run
+        time, so padding (and so the other pairs of a batch) would shift a pair's probabilities
+        and a sentence's verdict would depend on its neighbours.
+        """
         out = np.zeros((len(pairs), 3), dtype=np.float32)
-        order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][1]))
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            enc = self._tok.encode_batch([pairs[i] for i in idx])
+        for i, enc in enumerate(self._tok.encode_batch(list(pairs))):
             feed = {
-                "input_ids": np.array([e.ids for e in enc], dtype=np.int64),
-                "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64),
-                "token_type_ids": np.array([e.type_ids for e in enc], dtype=np.int64),
+                "input_ids": np.array([enc.ids], dtype=np.int64),
+                "attention_mask": np.array([enc.attention_mask], dtype=np.int64),
+                "token_type_ids": np.array([enc.type_ids], dtype=np.int64),
             }
-            logits = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[
-                0
-            ]
-            z = logits - logits.max(axis=1, keepdims=True)
+            logits = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})
+            z = logits[0][0] - logits[0][0].max()
             e = np.exp(z)
-            out[idx] = e / e.sum(axis=1, keepdims=True)
+            out[i] = e / e.sum()
         return out
 
 
@@ -118,6 +130,20 @@ def best_quote(sentence: str, text: str) -> tuple[int, int]:
     return span
 
 
+_QUOTE_MIN_WORDS = 4
+
+
+def quoted_span(sentence: str, text: str) -> tuple[int, int] | None:
+    """Where ``text`` contains ``sentence`` word for word (case and spacing aside, end punctuation
+    optional), for sentences of at least four words; None otherwise."""
+    words = re.findall(r"\S+", sentence.strip().rstrip(".!?;:"))
+    if len(words) < _QUOTE_MIN_WORDS:
+        return None
+    pattern = r"\s+".join(re.escape(w) for w in words)
+    m = re.search(pattern, text, flags=re.IGNORECASE)
+    return (m.start(), m.end()) if m else None
+
+
 class NliVerifier:
     """Verdicts from the cross-encoder; pair probabilities are cached for the verifier's life."""
 
@@ -126,12 +152,16 @@ class NliVerifier:
         scorer: PairScorer,
         *,
         threshold: float | None = None,
-        key_terms: bool = False,
+        key_terms: bool | None = None,
         cache_size: int = 4096,
     ) -> None:
         self.scorer = scorer
         self.threshold = scorer.threshold if threshold is None else threshold
-        self.key_terms = key_terms
+        # the operating point chosen on dev (verifier.json) unless the settings say otherwise
+        self.key_terms = (
+            bool(scorer.manifest.get("key_terms", False)) if key_terms is None else key_terms
+        )
+        self.margin = bool(scorer.manifest.get("margin", False))
         self._cache: OrderedDict[tuple[str, str], Probs] = OrderedDict()
         self._cache_size = cache_size
 
@@ -171,8 +201,14 @@ class NliVerifier:
                 reason = "states insufficient evidence: no claim to support"
                 return Support(Verdict.SUPPORTED, 1.0, reason, None, 0, 0)
             return Support(Verdict.NOT_SUPPORTED, 0.0, "no citation", None, 0, 0)
+        for c in cited:
+            span = quoted_span(sentence, c.chunk.text)
+            if span is not None:
+                # the passage says it word for word: no model can do better than that
+                reason = "supported (quoted word for word from the cited passage)"
+                return Support(Verdict.SUPPORTED, 1.0, reason, c.chunk.chunk_id, *span)
         probs = self.score_pairs([(sentence, c) for c in cited])
-        verdicts = [decide(p, self.threshold) for p in probs]
+        verdicts = [decide(p, self.threshold, self.margin) for p in probs]
         sup = int(np.argmax([p[_SUP] for p in probs]))
         if Verdict.SUPPORTED in verdicts:
             pick, verdict = sup, Verdict.SUPPORTED

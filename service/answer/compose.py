@@ -11,8 +11,9 @@ never shown as supported. Policy ``drop`` removes both kinds from the text (they
 
 Repair (LLM drafts only, ``repair=True``): a sentence that is not supported by what it cites is
 checked against at most three other *retrieved* chunks, those sharing the most content words with
-it (one batched call for all such sentences); when one supports it, the sentence cites that chunk
-instead and ``verification`` records the passages it cited before. Only chunks in ``retrieved``
+it (one batched call for all such sentences); when one supports it (the most probable one when
+several do), the sentence cites that chunk instead and ``verification`` records the passages it
+cited before. Only chunks in ``retrieved``
 are ever cited.
 """
 

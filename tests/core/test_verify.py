@@ -17,7 +17,15 @@ from core.config import AnswerSettings
 from core.errors import ConfigError
 from core.schemas import Chunk, DocumentMeta, ScoredChunk, SourceType
 from core.verify import Verdict, make_verifier
-from core.verify.nli import MANIFEST, MODEL_DIR, NliVerifier, PairScorer, best_quote, decide
+from core.verify.nli import (
+    MANIFEST,
+    MODEL_DIR,
+    NliVerifier,
+    PairScorer,
+    best_quote,
+    decide,
+    quoted_span,
+)
 from core.verify.terms import key_terms, missing_terms
 
 TRIAL = (
@@ -82,15 +90,31 @@ def test_probabilities_are_a_distribution(nli: NliVerifier) -> None:
     assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
 
 
+RESTATED = (
+    "In resected high-risk melanoma, mRNA-4157 with pembrolizumab reduced the risk of recurrence "
+    "or death by 44%."
+)
+
+
 def test_restated_result_is_supported_with_a_quote(nli: NliVerifier) -> None:
     c = chunk(TRIAL)
-    s = nli.check(
-        "Adding mRNA-4157 to pembrolizumab reduced the risk of melanoma recurrence or death.", [c]
-    )
+    s = nli.check(RESTATED, [c])
     assert s.verdict is Verdict.SUPPORTED and s.supported
     assert s.chunk_id == c.chunk.chunk_id
     assert "reduced the risk of recurrence" in TRIAL[s.quote_start : s.quote_end]
     assert s.score >= nli.threshold
+
+
+def test_a_quoted_sentence_is_supported_with_its_span(nli: NliVerifier) -> None:
+    """Extractive answers quote their passage: the quote must never be flagged."""
+    for text in (TRIAL, NEGATIVE):
+        first = text.split(". ")[0] + "."
+        s = nli.check("  " + first.upper(), [chunk(NEGATIVE, "x"), chunk(text)])
+        assert s.supported and s.score == 1.0 and "word for word" in s.reason
+        assert text[s.quote_start : s.quote_end] == first.rstrip(".")
+    # three words are too few to count as a quote; a changed word is no quote
+    assert quoted_span("Adverse events were", TRIAL) is None
+    assert quoted_span("Adverse events were mostly grade 3 or 4.", TRIAL) is None
 
 
 def test_negated_finding_is_contradicted(nli: NliVerifier) -> None:
@@ -113,15 +137,16 @@ def test_unrelated_passage_does_not_support(nli: NliVerifier) -> None:
 def test_one_supporting_chunk_among_several_is_enough(nli: NliVerifier) -> None:
     other = chunk(NEGATIVE, "other")
     right = chunk(TRIAL, "right")
-    s = nli.check("mRNA-4157 with pembrolizumab lowered recurrence in melanoma.", [other, right])
+    s = nli.check(RESTATED, [other, right])
     assert s.verdict is Verdict.SUPPORTED
     assert s.chunk_id == right.chunk.chunk_id
 
 
 def test_check_all_equals_check_one_by_one(nli: NliVerifier) -> None:
     items = [
-        ("mRNA-4157 with pembrolizumab lowered recurrence in melanoma.", [chunk(TRIAL)]),
+        (RESTATED, [chunk(TRIAL)]),
         ("Vitamin D reduced cancer incidence.", [chunk(NEGATIVE)]),
+        ("Nusinersen treats spinal muscular atrophy.", [chunk(TRIAL), chunk(NEGATIVE, "n")]),
     ]
     together = nli.check_all(items)
     fresh = NliVerifier(nli.scorer)
@@ -129,7 +154,7 @@ def test_check_all_equals_check_one_by_one(nli: NliVerifier) -> None:
 
 
 def test_threshold_orders_verdicts(nli: NliVerifier) -> None:
-    claim, passage = "mRNA-4157 reduced melanoma recurrence.", [chunk(TRIAL)]
+    claim, passage = RESTATED, [chunk(TRIAL)]
     p_sup = nli.check(claim, passage).score
     assert NliVerifier(nli.scorer, threshold=max(0.0, p_sup - 0.01)).check(claim, passage).supported
     assert (
@@ -147,8 +172,8 @@ def test_no_citation_and_abstention(nli: NliVerifier) -> None:
 
 def test_key_terms_option_rejects_a_number_the_passage_lacks(nli: NliVerifier) -> None:
     strict = NliVerifier(nli.scorer, key_terms=True)
-    claim = "mRNA-4157 plus pembrolizumab reduced recurrence or death by 62% in melanoma."
-    s = strict.check(claim, [chunk(TRIAL)])
+    assert strict.check(RESTATED, [chunk(TRIAL)]).supported
+    s = strict.check(RESTATED.replace("44%", "62%"), [chunk(TRIAL)])
     assert s.verdict is Verdict.NOT_SUPPORTED
     assert "62%" in s.reason
     assert strict.method.endswith("+key-terms")
@@ -169,6 +194,9 @@ def test_decide_rule() -> None:
     assert decide([0.7, 0.2, 0.1], 0.6) is Verdict.SUPPORTED
     assert decide([0.5, 0.3, 0.2], 0.6) is Verdict.CONTRADICTED
     assert decide([0.5, 0.2, 0.3], 0.6) is Verdict.NOT_SUPPORTED
+    # with the margin, support must also outweigh contradiction
+    assert decide([0.4, 0.5, 0.1], 0.3) is Verdict.SUPPORTED
+    assert decide([0.4, 0.5, 0.1], 0.3, margin=True) is Verdict.CONTRADICTED
 
 
 def test_best_quote_picks_the_sentence_sharing_most_words() -> None:

@@ -160,3 +160,31 @@ def test_run_against_a_mock_service(tmp_path: Path, shared_data: Path) -> None:
     assert len(asked) == 6
     for name in ("summary.json", "summary.md", "per_question.json"):
         assert (out / name).is_file()
+
+
+def test_compare_verdicts_counts_changes_by_kind(tmp_path: Path) -> None:
+    from eval.answers import compare_verdicts
+
+    def run(name: str, verdicts: list[str]) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        rows = [
+            {
+                "qid": "q1",
+                "verdicts": [
+                    {"text": f"sentence {i}", "verdict": v} for i, v in enumerate(verdicts)
+                ],
+            }
+        ]
+        (folder / "per_question.json").write_text(json.dumps(rows))
+        return folder
+
+    v1 = run("v1", ["supported", "supported", "not_supported"])
+    v2 = run("v2", ["supported", "contradicted", "supported", "supported"])
+    diff = compare_verdicts(v2, v1)
+    assert diff["compared_sentences"] == 3
+    assert diff["changes"] == {
+        "supported -> contradicted": 1,
+        "not_supported -> supported": 1,
+    }
+    assert diff["changed"] == 2 and diff["only_in_this"] == 1 and diff["only_in_other"] == 0

@@ -43,10 +43,10 @@ def _hit(doc: str, text: str, score: float) -> ScoredChunk:
     )
 
 
-NULL_RESULT = _hit(
+MYOCARDITIS = _hit(
     "pmid:1",
-    "In this randomized phase 3 trial, mRNA-1273 did not reduce the rate of symptomatic "
-    "infection compared with placebo. Vaccine efficacy was 0% (95% CI, -12 to 10).",
+    "Among men aged 16 to 29 years, mRNA-1273 increased the risk of myocarditis, with 40 excess "
+    "cases per million second doses. Most cases resolved within a week.",
     0.9,
 )
 PA = _hit(
@@ -64,7 +64,13 @@ MELANOMA = _hit(
     0.7,
 )
 
-CONTRADICTED = "mRNA-1273 reduced the rate of symptomatic infection compared with placebo."
+ADJUVANT = _hit(
+    "pmid:4",
+    "Pembrolizumab is approved as adjuvant therapy for patients with resected high-risk melanoma.",
+    0.6,
+)
+
+CONTRADICTED = "mRNA-1273 did not increase the risk of myocarditis in young men."
 NOT_STATED = "mRNA-1273 must be stored frozen at -20 °C for up to six months."
 SUPPORTED = "mRNA-3927 encodes the alpha and beta subunits of propionyl-CoA carboxylase."
 MISATTRIBUTED = (
@@ -85,8 +91,8 @@ def nli(embedder: Any) -> Verifier:
 def _draft() -> Draft:
     return Draft(
         sentences=[
-            DraftSentence(CONTRADICTED, [NULL_RESULT.chunk.chunk_id]),
-            DraftSentence(NOT_STATED, [NULL_RESULT.chunk.chunk_id]),
+            DraftSentence(CONTRADICTED, [MYOCARDITIS.chunk.chunk_id]),
+            DraftSentence(NOT_STATED, [MYOCARDITIS.chunk.chunk_id]),
             DraftSentence(SUPPORTED, [PA.chunk.chunk_id]),
         ]
     )
@@ -98,14 +104,14 @@ def _with_markers(sentence: str, markers: str) -> str:
 
 def test_three_verdicts_are_marked_in_the_answer(nli: Verifier) -> None:
     answer, sections, citations, sources, passages, v = compose(
-        _draft(), [NULL_RESULT, PA], nli, "flag"
+        _draft(), [MYOCARDITIS, PA], nli, "flag"
     )
     assert sections is None and [p.rank for p in passages] == [1, 2]
     assert [s.verdict for s in v.sentences] == ["contradicted", "not_supported", "supported"]
     assert [s.supported for s in v.sentences] == [False, False, True]
     assert (v.supported, v.contradicted, v.not_supported, v.repaired) == (1, 1, 1, 0)
     assert v.all_supported is False and v.method == nli.method
-    assert [c.chunk_id for c in citations] == [NULL_RESULT.chunk.chunk_id, PA.chunk.chunk_id]
+    assert [c.chunk_id for c in citations] == [MYOCARDITIS.chunk.chunk_id, PA.chunk.chunk_id]
     assert [s.doc_id for s in sources] == ["pmid:1", "nct:NCT00000002"]
     assert answer == " ".join(
         [
@@ -117,10 +123,10 @@ def test_three_verdicts_are_marked_in_the_answer(nli: Verifier) -> None:
     contradicted, not_stated, supported = v.sentences
     # the contradicting quote: the passage sentence that says the opposite, at its offsets
     assert contradicted.quote is not None and contradicted.quote.citation == 1
-    assert contradicted.quote.chunk_id == NULL_RESULT.chunk.chunk_id
-    assert "did not reduce" in contradicted.quote.text
+    assert contradicted.quote.chunk_id == MYOCARDITIS.chunk.chunk_id
+    assert "mRNA-1273 increased the risk of myocarditis" in contradicted.quote.text
     q = contradicted.quote
-    assert NULL_RESULT.chunk.text[q.start : q.end] == q.text
+    assert MYOCARDITIS.chunk.text[q.start : q.end] == q.text
     assert not_stated.quote is not None and not_stated.quote.citation == 1
     assert supported.quote is not None and supported.quote.citation == 2
     assert "propionyl-CoA carboxylase" in supported.quote.text
@@ -129,7 +135,7 @@ def test_three_verdicts_are_marked_in_the_answer(nli: Verifier) -> None:
 
 
 def test_drop_policy_drops_contradicted_and_not_supported(nli: Verifier) -> None:
-    answer, _, citations, sources, _, v = compose(_draft(), [NULL_RESULT, PA], nli, "drop")
+    answer, _, citations, sources, _, v = compose(_draft(), [MYOCARDITIS, PA], nli, "drop")
     assert answer == _with_markers(SUPPORTED, "[1]")
     assert "⚠" not in answer and "mRNA-1273" not in answer
     assert [s.kept for s in v.sentences] == [False, False, True]
@@ -150,12 +156,12 @@ def test_contradicted_sentence_is_not_shown_as_supported_next_to_a_supported_one
     draft = Draft(
         sentences=[
             DraftSentence(SUPPORTED, [PA.chunk.chunk_id], "Rare diseases"),
-            DraftSentence(CONTRADICTED, [NULL_RESULT.chunk.chunk_id], "Vaccines"),
+            DraftSentence(CONTRADICTED, [MYOCARDITIS.chunk.chunk_id], "Vaccines"),
         ]
     )
     answer, sections, citations, _, _, v = compose(
         draft,
-        [PA, NULL_RESULT],
+        [PA, MYOCARDITIS],
         nli,
         "flag",
         sections=[("Rare diseases", "q1"), ("Vaccines", "q2")],
@@ -169,7 +175,7 @@ def test_contradicted_sentence_is_not_shown_as_supported_next_to_a_supported_one
 
 
 def test_repair_reattributes_to_the_retrieved_passage_that_supports(nli: Verifier) -> None:
-    retrieved = [PA, NULL_RESULT, MELANOMA]
+    retrieved = [PA, MYOCARDITIS, MELANOMA]
     text = f"{MISATTRIBUTED} [1]."  # the model cited passage 1 (mRNA-3927), not passage 3
     ids = [h.chunk.chunk_id for h in retrieved]
 
@@ -193,10 +199,11 @@ def test_repair_reattributes_to_the_retrieved_passage_that_supports(nli: Verifie
 
 
 def test_repair_never_cites_a_chunk_that_was_not_retrieved(nli: Verifier) -> None:
-    """The supporting passage exists but was not retrieved: the citation to it is ignored and
-    no retrieved passage supports the sentence, so it stays marked."""
+    """The supporting passage exists but was not retrieved: the citation to it is ignored; the
+    retrieved passage on the same topic (adjuvant pembrolizumab) does not state the result, so
+    nothing is re-attributed and the sentence stays marked."""
     draft = Draft(sentences=[DraftSentence(MISATTRIBUTED + ".", [MELANOMA.chunk.chunk_id])])
-    retrieved = [PA, NULL_RESULT]
+    retrieved = [PA, MYOCARDITIS, ADJUVANT]
     answer, _, citations, sources, _, v = compose(draft, retrieved, nli, "flag", repair=True)
     (check,) = v.sentences
     assert check.verdict == "not_supported" and check.reason == "no citation"
@@ -208,7 +215,7 @@ def test_repair_never_cites_a_chunk_that_was_not_retrieved(nli: Verifier) -> Non
 def test_repair_of_a_sentence_whose_citation_was_removed(nli: Verifier) -> None:
     """[9] named no passage: the sentence cited nothing; the retrieved passage that supports it
     is found and cited, and the removed marker is still reported."""
-    retrieved = [NULL_RESULT, PA]
+    retrieved = [MYOCARDITIS, PA]
     draft = parse_cited_text(f"{SUPPORTED[:-1]} [9].", [h.chunk.chunk_id for h in retrieved])
     assert [r.marker for r in draft.removed_citations] == ["[9]"]
     answer, _, citations, _, _, v = compose(draft, retrieved, nli, "flag", repair=True)
@@ -225,7 +232,7 @@ def test_v1_verifier_without_batching(embedder: Any) -> None:
     'contradicted' verdict, so the contradicted claim is at most 'not supported'."""
     v1 = make_verifier(AnswerSettings(verifier="v1"), embedder)
     assert not hasattr(v1, "check_all")
-    answer, _, _, _, _, v = compose(_draft(), [NULL_RESULT, PA], v1, "flag")
+    answer, _, _, _, _, v = compose(_draft(), [MYOCARDITIS, PA], v1, "flag")
     assert v.method == v1.method
     assert v.sentences[2].verdict == "supported"
     assert v.contradicted == 0 and v.sentences[1].verdict == "not_supported"
