@@ -70,7 +70,11 @@ def verifier(
             model=model,
             limit=limit,
         )
-        target = out if out is None or len(dataset) == 1 else out / Path(name).stem
+        target = (
+            out
+            if out is None or len(dataset) == 1
+            else out / Path(name).name.removesuffix(".jsonl")
+        )
         try:
             summary, out_dir = run_verifier_eval(settings, opts, target)
         except (LitragError, ValueError, OSError) as exc:

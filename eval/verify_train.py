@@ -59,12 +59,19 @@ class TrainOptions:
     export_epochs: bool = False
 
 
-def _refuse_non_train(names: Sequence[str]) -> None:
-    for n in names:
+def _check_splits(train: Sequence[str], dev: Sequence[str]) -> None:
+    """Train only on ``*.train`` files, choose only on ``*.dev`` files, never the same file."""
+    for n in train:
         if not Path(n).stem.endswith(".train") and not n.endswith(".train"):
             raise ConfigError(
                 f"{n}: only train splits may be trained on (choose on dev, never train on it)"
             )
+    for n in dev:
+        if not Path(n).stem.endswith(".dev") and not n.endswith(".dev"):
+            raise ConfigError(f"{n}: only dev splits may be used for choosing (test is held out)")
+    same = {str(resolve_dataset(n)) for n in train} & {str(resolve_dataset(n)) for n in dev}
+    if same:
+        raise ConfigError(f"{', '.join(sorted(same))}: used for both training and choosing")
 
 
 def train_verifier(out: Path, opts: TrainOptions, log: LogFn = print) -> dict[str, Any]:
@@ -72,7 +79,7 @@ def train_verifier(out: Path, opts: TrainOptions, log: LogFn = print) -> dict[st
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    _refuse_non_train(opts.train)
+    _check_splits(opts.train, opts.dev)
     torch.manual_seed(opts.seed)
     random.seed(opts.seed)
     torch.set_num_threads(opts.threads)

@@ -21,6 +21,7 @@ from core.errors import LitragError, StoreError
 from core.retrieval import Retriever, fusion_from
 from core.sparse import SparseEncoder
 from core.store import VectorStore, meta_for, open_store
+from core.verify import make_verifier
 from service.answer.engine import AnswerEngine, GeneratorUnavailable
 from service.answer.llm import LLMClient, LLMError
 
@@ -52,6 +53,8 @@ class State:
 def _open(state: State) -> None:
     settings = state.settings
     state.embedder = load_embedder(settings.embedding)
+    # the citation verifier loads now: a missing or broken model fails the start, not an answer
+    make_verifier(settings.answer, state.embedder)
     sparse = SparseEncoder(settings.sparse)
     if settings.llm.base_url:
         state.llm = LLMClient(settings.llm)

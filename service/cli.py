@@ -6,8 +6,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from core.cli import load_settings
+from core.cli import EXIT_USAGE, load_settings
+from core.errors import ConfigError
+from core.verify.nli import MODEL_DIR, load_scorer
 
 
 def serve(
@@ -24,7 +27,15 @@ def serve(
 
     from service.app import create_app
 
-    settings = load_settings(Console(stderr=True))
+    console = Console(stderr=True)
+    settings = load_settings(console)
+    if settings.answer.verifier == "nli":
+        # a missing or broken verifier model is a configuration error, said before serving
+        try:
+            load_scorer(settings.answer.verifier_model or MODEL_DIR)
+        except ConfigError as exc:
+            console.print(f"[red]configuration error:[/red] {escape(str(exc))}")
+            raise typer.Exit(EXIT_USAGE) from exc
     uvicorn.run(
         create_app(settings),
         host=host or settings.service.host,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from core.chunking import split_sentences
 from core.errors import ConfigError
 from core.schemas import ScoredChunk
 from core.verify.base import Support, Verdict
@@ -74,19 +75,27 @@ class PairScorer:
                 f"verifier model not found in {model_dir} (expected {MODEL_FILE} and {MANIFEST}); "
                 "train one with `litrag eval train-verifier --out DIR`"
             )
-        self.manifest: dict[str, Any] = json.loads(manifest_path.read_text(encoding="utf-8"))
-        self.method: str = self.manifest["method"]
-        self.threshold: float = float(self.manifest["support_threshold"])
-        self.max_length = int(self.manifest["max_length"])
-        tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        tok.enable_truncation(self.max_length, strategy="longest_first")
-        self._tok = tok
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
-        opts.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(
-            str(model_dir / MODEL_FILE), opts, providers=["CPUExecutionProvider"]
-        )
+        try:
+            self.manifest: dict[str, Any] = json.loads(manifest_path.read_text(encoding="utf-8"))
+            self.method: str = str(self.manifest["method"])
+            self.threshold: float = float(self.manifest["support_threshold"])
+            self.max_length = int(self.manifest["max_length"])
+            tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+            tok.enable_truncation(self.max_length, strategy="longest_first")
+            self._tok = tok
+            opts = ort.SessionOptions()
+            # two threads per request: more only oversubscribes the cores under concurrent load
+            opts.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
+            opts.inter_op_num_threads = 1
+            self._session = ort.InferenceSession(
+                str(model_dir / MODEL_FILE), opts, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime and tokenizers raise types of their own
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(
+                f"verifier model in {model_dir} cannot be loaded: {type(exc).__name__}: {exc}"
+            ) from exc
         self._inputs = {i.name for i in self._session.get_inputs()}
 
     def score(self, pairs: Sequence[tuple[str, str]]) -> Probs:
@@ -110,9 +119,18 @@ class PairScorer:
         return out
 
 
-@lru_cache(maxsize=4)
+_LOAD_LOCK = threading.Lock()
+
+
 def load_scorer(model_dir: Path = MODEL_DIR) -> PairScorer:
-    """One scorer per model folder per process (the ONNX session is the expensive part)."""
+    """One scorer per model folder per process (the ONNX session is the expensive part); loaded
+    once even when the first requests arrive together."""
+    with _LOAD_LOCK:
+        return _load(model_dir.resolve())
+
+
+@lru_cache(maxsize=4)
+def _load(model_dir: Path) -> PairScorer:
     return PairScorer(model_dir)
 
 
@@ -133,15 +151,22 @@ def best_quote(sentence: str, text: str) -> tuple[int, int]:
 _QUOTE_MIN_WORDS = 4
 
 
+def _norm_sentence(text: str) -> str:
+    return " ".join(text.split()).rstrip(".!?;: ").lower()
+
+
 def quoted_span(sentence: str, text: str) -> tuple[int, int] | None:
-    """Where ``text`` contains ``sentence`` word for word (case and spacing aside, end punctuation
-    optional), for sentences of at least four words; None otherwise."""
-    words = re.findall(r"\S+", sentence.strip().rstrip(".!?;:"))
-    if len(words) < _QUOTE_MIN_WORDS:
+    """The span of the sentence of ``text`` that *is* ``sentence`` (case, spacing and end
+    punctuation aside), for sentences of at least four words; None otherwise. A whole passage
+    sentence, never a piece of one: "aspirin reduced stroke" inside "We tested whether aspirin
+    reduced stroke" is no quote, nor is "by 4" inside "by 45%"."""
+    want = _norm_sentence(sentence)
+    if len(want.split()) < _QUOTE_MIN_WORDS:
         return None
-    pattern = r"\s+".join(re.escape(w) for w in words)
-    m = re.search(pattern, text, flags=re.IGNORECASE)
-    return (m.start(), m.end()) if m else None
+    for a, b in split_sentences(text):
+        if _norm_sentence(text[a:b]) == want:
+            return a, b
+    return None
 
 
 class NliVerifier:
@@ -176,15 +201,16 @@ class NliVerifier:
     def score_pairs(self, items: Sequence[tuple[str, ScoredChunk]]) -> list[Probs]:
         """Probabilities of (sentence, chunk) pairs; those not cached are scored in one batch."""
         keys = [(s, c.chunk.chunk_id) for s, c in items]
-        todo = list(dict.fromkeys(k for k in keys if k not in self._cache))
+        found = {k: self._cache[k] for k in keys if k in self._cache}
+        todo = list(dict.fromkeys(k for k in keys if k not in found))
         if todo:
             texts = {c.chunk.chunk_id: c.chunk.text for _, c in items}
             probs = self.scorer.score([(s, texts[cid]) for s, cid in todo])
             for k, p in zip(todo, probs, strict=True):
-                self._cache[k] = p
+                found[k] = self._cache[k] = p
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        return [self._cache[k] for k in keys]
+        return [found[k] for k in keys]
 
     def check(self, sentence: str, cited: Sequence[ScoredChunk]) -> Support:
         """Verdict for ``sentence`` (citation markers already removed) against ``cited``."""
@@ -211,7 +237,11 @@ class NliVerifier:
         verdicts = [decide(p, self.threshold, self.margin) for p in probs]
         sup = int(np.argmax([p[_SUP] for p in probs]))
         if Verdict.SUPPORTED in verdicts:
-            pick, verdict = sup, Verdict.SUPPORTED
+            pick = max(
+                (i for i, v in enumerate(verdicts) if v is Verdict.SUPPORTED),
+                key=lambda i: float(probs[i][_SUP]),
+            )
+            verdict = Verdict.SUPPORTED
         elif Verdict.CONTRADICTED in verdicts:
             pick = max(
                 (i for i, v in enumerate(verdicts) if v is Verdict.CONTRADICTED),

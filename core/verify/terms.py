@@ -43,13 +43,15 @@ def key_terms(text: str) -> list[str]:
     return terms
 
 
-def term_in(term: str, text_lower: str, squashed: str) -> bool:
-    """Whether ``term`` occurs in a text (given lower-cased, and without spaces and hyphens)."""
-    t = term.lower()
-    if t in text_lower:
+def term_in(term: str, text_lower: str, squashed: str = "") -> bool:
+    """Whether ``term`` occurs in a lower-cased text as a whole token, tolerating hyphen/space
+    variants ("PD-L1" ~ "PDL1" ~ "PD L1"): "5%" is not found in "45%", nor "4" in "4157".
+    (``squashed`` is unused; kept for callers of the old signature.)"""
+    chars = [re.escape(ch) for ch in re.sub(r"[\s\-]", "", term.lower())]
+    if not chars:
         return True
-    # tolerate hyphen/space variants: "PD-L1" ~ "PDL1" ~ "PD L1"
-    return re.sub(r"[\s\-]", "", t) in squashed
+    pattern = r"(?<![a-z0-9])" + r"[\s\-]?".join(chars) + r"(?![a-z0-9])"
+    return re.search(pattern, text_lower) is not None
 
 
 _ABSTAIN = re.compile(
@@ -71,5 +73,4 @@ def sentence_windows(text: str) -> list[tuple[int, int]]:
 def missing_terms(sentence: str, passage: str) -> list[str]:
     """Key terms of ``sentence`` that ``passage`` does not contain (in order, without repeats)."""
     lower = passage.lower()
-    squashed = re.sub(r"[\s\-]", "", lower)
-    return list(dict.fromkeys(t for t in key_terms(sentence) if not term_in(t, lower, squashed)))
+    return list(dict.fromkeys(t for t in key_terms(sentence) if not term_in(t, lower)))

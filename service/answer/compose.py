@@ -89,14 +89,17 @@ def repair_citations(
     retrieved: Sequence[ScoredChunk],
     verifier: Verifier,
 ) -> dict[int, tuple[ScoredChunk, Support]]:
-    """``{sentence index: (retrieved chunk that supports it, its verdict)}`` for the sentences not
-    supported by what they cite that another retrieved chunk supports."""
+    """``{sentence index: (retrieved chunk that supports it, its verdict)}`` for the sentences
+    that what they cite does not state (never contradicted ones) and another retrieved chunk
+    supports."""
     words_of = {h.chunk.chunk_id: content_words(h.chunk.text) for h in retrieved}
     items: list[tuple[str, Sequence[ScoredChunk]]] = []
     owners: list[int] = []
     for i, (sent, have, support) in enumerate(zip(sentences, cited, supports, strict=True)):
         words = content_words(sent.text)
-        if support.supported or not words:
+        # a contradicted sentence keeps its citation and its mark: re-citing it elsewhere would
+        # hide that a passage it cites says the opposite
+        if support.verdict is not Verdict.NOT_SUPPORTED or not words:
             continue
         skip = {h.chunk.chunk_id for h in have}
         overlap = {

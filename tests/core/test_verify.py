@@ -78,9 +78,17 @@ def test_shipped_model_manifest_records_how_it_was_made() -> None:
         "scifact_abstract.train.jsonl",
         "checkcovid.train.jsonl",
     }
-    assert all(".dev." not in name and ".test." not in name for name in manifest["train_data"])
     assert len(next(iter(manifest["train_data"].values()))) == 64  # sha256 of the data file
-    assert 0.0 < manifest["support_threshold"] < 1.0
+    assert set(manifest["dev_data"]) == {
+        "scifact.dev.jsonl",
+        "scifact_abstract.dev.jsonl",
+        "checkcovid.dev.jsonl",
+    }
+    # the operating point in use is the one the recorded rule chose on dev
+    chosen = manifest["chosen"]
+    assert manifest["support_threshold"] == chosen["threshold"]
+    assert manifest["key_terms"] == chosen["key_terms"] and manifest["margin"] == chosen["margin"]
+    assert chosen in manifest["operating_points"] and chosen["below_v1"]
     assert manifest["command"].startswith("litrag eval train-verifier")
 
 
@@ -111,19 +119,35 @@ def test_a_quoted_sentence_is_supported_with_its_span(nli: NliVerifier) -> None:
         first = text.split(". ")[0] + "."
         s = nli.check("  " + first.upper(), [chunk(NEGATIVE, "x"), chunk(text)])
         assert s.supported and s.score == 1.0 and "word for word" in s.reason
-        assert text[s.quote_start : s.quote_end] == first.rstrip(".")
+        assert text[s.quote_start : s.quote_end].rstrip(".") == first.rstrip(".")
     # three words are too few to count as a quote; a changed word is no quote
     assert quoted_span("Adverse events were", TRIAL) is None
     assert quoted_span("Adverse events were mostly grade 3 or 4.", TRIAL) is None
+    # only a whole passage sentence counts: not a prefix of a number, not a clause inside
+    assert quoted_span("The hazard ratio was 0.9", NEGATIVE) is None
+    assert quoted_span("Vitamin D supplementation did not reduce the incidence", NEGATIVE) is None
 
 
 def test_negated_finding_is_contradicted(nli: NliVerifier) -> None:
+    passage = (
+        "Among men aged 16 to 29 years, mRNA-1273 increased the risk of myocarditis, with 40 "
+        "excess cases per million second doses. Most cases resolved within a week."
+    )
     s = nli.check(
-        "Vitamin D supplementation reduced the incidence of invasive cancer.", [chunk(NEGATIVE)]
+        "mRNA-1273 did not increase the risk of myocarditis in young men.", [chunk(passage)]
     )
     assert s.verdict is Verdict.CONTRADICTED
     assert not s.supported
-    assert "did not reduce" in NEGATIVE[s.quote_start : s.quote_end]
+    assert "increased the risk of myocarditis" in passage[s.quote_start : s.quote_end]
+
+
+def test_negation_weighs_towards_contradiction(nli: NliVerifier) -> None:
+    """What the model gets right about the opposite claim: contradiction outweighs support.
+    (At the shipped threshold the verdict is still 'supported' — a known weakness, docs/eval.md.)"""
+    sup, con, _ = nli.scorer.score(
+        [("Vitamin D supplementation reduced the incidence of invasive cancer.", NEGATIVE)]
+    )[0]
+    assert con > 2 * sup
 
 
 def test_unrelated_passage_does_not_support(nli: NliVerifier) -> None:
@@ -188,6 +212,12 @@ def test_key_terms_and_missing_terms() -> None:
     ]
     assert missing_terms("mRNA-4157 targets PD-L1", TRIAL) == ["PD-L1"]
     assert missing_terms("PDL1 and mRNA-4157", "pd-l1 ... mrna 4157") == []
+    # whole tokens only: 5% is not 45%, 0.9 is not 0.96, NCT0389788 is not NCT03897881
+    assert missing_terms("a 5% fall, HR 0.9, NCT0389788", "a 45% fall, HR 0.96, NCT03897881") == [
+        "5%",
+        "0.9",
+        "NCT0389788",
+    ]
 
 
 def test_decide_rule() -> None:
@@ -213,4 +243,14 @@ def test_v1_stays_selectable(embedder) -> None:  # type: ignore[no-untyped-def]
 
 def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"verifier model not found in .*train-verifier"):
+        PairScorer(tmp_path)
+
+
+@pytest.mark.parametrize("broken", ["manifest", "onnx", "tokenizer"])
+def test_broken_model_folder_is_a_config_error(tmp_path: Path, broken: str) -> None:
+    for f in MODEL_DIR.iterdir():
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    target = {"manifest": MANIFEST, "onnx": "model.onnx", "tokenizer": "tokenizer.json"}[broken]
+    (tmp_path / target).write_text("{not what it should be")
+    with pytest.raises(ConfigError, match=rf"verifier model in {tmp_path} cannot be loaded"):
         PairScorer(tmp_path)

@@ -111,9 +111,12 @@ def test_eval_verifier_refuses_test_split_and_unknown_method(tmp_path: Path) -> 
     assert r.exit_code == 2 and "unknown verifier dataset" in r.output
 
 
-def test_train_verifier_refuses_dev_splits(tmp_path: Path) -> None:
+def test_train_verifier_refuses_wrong_splits(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="only train splits"):
         train_verifier(tmp_path, TrainOptions(train=["scifact.dev"]))
+    with pytest.raises(ConfigError, match="only dev splits"):
+        train_verifier(tmp_path, TrainOptions(dev=["scifact.train"]))
+    assert not any(tmp_path.iterdir())  # refused before anything was written
 
 
 def test_tiny_training_exports_a_loadable_int8_model(shared_data: Path, tmp_path: Path) -> None:
@@ -138,6 +141,7 @@ def test_tiny_training_exports_a_loadable_int8_model(shared_data: Path, tmp_path
     assert (out / MODEL_FILE).stat().st_size < 40_000_000  # int8: a repository can carry it
     written = json.loads((out / MANIFEST).read_text())
     assert written["train_data"] == {"mini.train.jsonl": manifest["train_data"]["mini.train.jsonl"]}
-    assert 0.0 < written["support_threshold"] < 1.0
+    assert written["support_threshold"] == written["chosen"]["threshold"]
+    assert {r["threshold"] for r in written["operating_points"]} >= {0.05, 0.5, 0.95}
     probs = PairScorer(out).score([(src[0].claim, src[0].evidence)])
     assert probs.shape == (1, 3) and abs(float(probs.sum()) - 1.0) < 1e-4

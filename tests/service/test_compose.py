@@ -198,6 +198,22 @@ def test_repair_reattributes_to_the_retrieved_passage_that_supports(nli: Verifie
     assert v.repaired == 1 and v.all_supported is True
 
 
+def test_repair_never_hides_a_contradiction(nli: Verifier) -> None:
+    """A passage that says the opposite stays cited and marked, even if another retrieved
+    passage would support the sentence."""
+    agreeing = _hit("pmid:9", CONTRADICTED + " This was seen in a small cohort.", 0.5)
+    text = f"{CONTRADICTED[:-1]} [1]."
+    retrieved = [MYOCARDITIS, agreeing]
+    ids = [h.chunk.chunk_id for h in retrieved]
+    answer, _, citations, _, _, v = compose(
+        parse_cited_text(text, ids), retrieved, nli, "flag", repair=True
+    )
+    (check,) = v.sentences
+    assert check.verdict == "contradicted" and check.repaired_from is None and v.repaired == 0
+    assert [c.chunk_id for c in citations] == [MYOCARDITIS.chunk.chunk_id]
+    assert answer.endswith("(⚠ contradicted by [1])")
+
+
 def test_repair_never_cites_a_chunk_that_was_not_retrieved(nli: Verifier) -> None:
     """The supporting passage exists but was not retrieved: the citation to it is ignored; the
     retrieved passage on the same topic (adjuvant pembrolizumab) does not state the result, so
