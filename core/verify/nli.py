@@ -35,7 +35,13 @@ from core.chunking import split_sentences
 from core.errors import ConfigError
 from core.schemas import ScoredChunk
 from core.verify.base import Support, Verdict
-from core.verify.terms import content_words, is_abstention, missing_terms, sentence_windows
+from core.verify.terms import (
+    SOURCE_REFS,
+    content_words,
+    is_abstention,
+    missing_terms,
+    sentence_windows,
+)
 
 __all__ = [
     "MANIFEST",
@@ -152,14 +158,14 @@ _QUOTE_MIN_WORDS = 4
 
 
 def _norm_sentence(text: str) -> str:
-    return " ".join(text.split()).rstrip(".!?;: ").lower()
+    return " ".join(SOURCE_REFS.sub("", text).split()).rstrip(".!?;: ").lower()
 
 
 def quoted_span(sentence: str, text: str) -> tuple[int, int] | None:
-    """The span of the sentence of ``text`` that *is* ``sentence`` (case, spacing and end
-    punctuation aside), for sentences of at least four words; None otherwise. A whole passage
-    sentence, never a piece of one: "aspirin reduced stroke" inside "We tested whether aspirin
-    reduced stroke" is no quote, nor is "by 4" inside "by 45%"."""
+    """The span of the sentence of ``text`` that *is* ``sentence`` (case, spacing, end
+    punctuation and the source's "[n]" markers aside), for sentences of at least four words;
+    None otherwise. A whole passage sentence, never a piece of one: "aspirin reduced stroke"
+    inside "We tested whether aspirin reduced stroke" is no quote, nor is "by 4" in "by 45%"."""
     want = _norm_sentence(sentence)
     if len(want.split()) < _QUOTE_MIN_WORDS:
         return None

@@ -54,6 +54,13 @@ def term_in(term: str, text_lower: str, squashed: str = "") -> bool:
     return re.search(pattern, text_lower) is not None
 
 
+#: A source's own reference markers ("[12]", "[1]-[3]" with a hyphen or an en dash, "[4], [5]"):
+#: extracted sentences drop them (they would read as the answer's citations), so quotes are
+#: compared without them.
+SOURCE_REFS = re.compile(
+    r"\s*\[\d+(?:\s*[-\u2013,]\s*\d+)*\](?:\s*[-\u2013,]\s*\[\d+(?:\s*[-\u2013,]\s*\d+)*\])*"
+)
+
 _ABSTAIN = re.compile(
     r"\b(insufficient evidence|no (retrieved )?passages?|not (enough|sufficient) evidence)\b", re.I
 )

@@ -12,14 +12,13 @@ import numpy as np
 from core.chunking import split_sentences
 from core.embedding import Embedder
 from core.schemas import ScoredChunk
+from core.verify.terms import SOURCE_REFS
 from service.answer.draft import DraftSentence
 
 _MIN_CHARS, _MAX_CHARS = 40, 600
 # The source's own reference markers ("[12]", "[1]–[3]", "[4], [5]") would read as citations of
 # the answer, whose every [n] must be citations[n-1]: they are taken out of extracted sentences.
-_SOURCE_REFS = re.compile(
-    r"\s*\[\d+(?:\s*[-–,]\s*\d+)*\](?:\s*[-–,]\s*\[\d+(?:\s*[-–,]\s*\d+)*\])*"
-)
+_SOURCE_REFS = SOURCE_REFS
 NO_EVIDENCE = "Insufficient evidence in the retrieved passages to answer this question."
 
 
