@@ -5,7 +5,8 @@
 The passages are real chunks (litrag's chunker, MiniLM token budget) of SciFact abstracts; the
 sentences are SciFact dev claims about them. Four sentences cite one passage and two cite two
 (8 sentence-passage pairs). Each round builds a fresh verifier, as each request does (the model
-itself is loaded once per process), and verifies the whole answer the way ``compose`` does.
+itself is loaded once per process), and verifies the whole answer with ``compose``'s own
+``check_all``.
 Both methods run in the same process, alternating, so the ratio is fair on a noisy machine.
 """
 
@@ -21,9 +22,10 @@ from core.chunking import chunk_document
 from core.config import AnswerSettings, ChunkingSettings, EmbeddingSettings
 from core.embedding import CachedEmbedder, load_embedder
 from core.schemas import DocumentMeta, ScoredChunk
-from core.verify import Support, Verifier, make_verifier
+from core.verify import Verifier, make_verifier
 from eval.datasets import load_beir, shared_data_dir
 from eval.index import to_document
+from service.answer.compose import check_all
 
 Answer = list[tuple[str, list[ScoredChunk]]]
 
@@ -55,15 +57,6 @@ def build_answer() -> Answer:
     raise SystemExit("not enough SciFact dev claims with chunked abstracts")
 
 
-def verify(verifier: Verifier, answer: Answer) -> list[Support]:
-    """What compose does: prepare every cited chunk, then one verdict per sentence."""
-    verifier.prepare([c for _, cited in answer for c in cited])
-    check_all: Callable[[Answer], list[Support]] | None = getattr(verifier, "check_all", None)
-    if check_all is not None:
-        return check_all(answer)
-    return [verifier.check(s, cited) for s, cited in answer]
-
-
 def main(rounds: int) -> None:
     answer = build_answer()
     pairs = sum(len(c) for _, c in answer)
@@ -76,12 +69,12 @@ def main(rounds: int) -> None:
     }
     times: dict[str, list[float]] = {k: [] for k in makers}
     for make in makers.values():  # warm-up: model loads, first-call allocations
-        verify(make(), answer)
+        check_all(make(), answer)
     for _ in range(rounds):
         for name, make in makers.items():
             v = make()
             t = time.perf_counter()
-            verify(v, answer)
+            check_all(v, answer)
             times[name].append((time.perf_counter() - t) * 1000)
     print("| method | median ms | p95 ms | ratio to v1 |")
     print("|---|---:|---:|---:|")

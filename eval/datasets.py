@@ -47,6 +47,7 @@ __all__ = [
     "load_bioasq",
     "load_litqa2",
     "load_pubmedqa",
+    "numbered_jsonl",
     "pdf_name_for_doi",
     "pdf_path_for_doi",
     "pubmedqa_answers",
@@ -102,7 +103,8 @@ def shared_data_dir() -> Path:
     return Path(os.environ.get("LITRAG_SHARED_DATA", _REPO.parent / "shared" / "data"))
 
 
-def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+def numbered_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` of each non-blank line; a bad line is a ParseError naming it."""
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
@@ -113,7 +115,11 @@ def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
                 raise ParseError(str(path), f"invalid JSON: {exc.msg}", f"line {lineno}") from None
             if not isinstance(record, dict):
                 raise ParseError(str(path), "expected a JSON object", f"line {lineno}")
-            yield record
+            yield lineno, record
+
+
+def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    return (record for _, record in numbered_jsonl(path))
 
 
 def _read_json(path: Path) -> Any:

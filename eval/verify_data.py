@@ -19,7 +19,6 @@ evidence is shorter in Check-COVID and SciFact-abstract):
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import re
 from collections.abc import Iterator, Sequence
@@ -28,7 +27,7 @@ from pathlib import Path
 
 from core.chunking import split_sentences
 from core.errors import ConfigError, ParseError
-from eval.datasets import shared_data_dir
+from eval.datasets import numbered_jsonl, shared_data_dir
 
 __all__ = [
     "LABELS",
@@ -83,29 +82,20 @@ def resolve_dataset(name_or_path: str, split: str | None = None) -> Path:
 def load_pairs(path: Path) -> list[Pair]:
     """Read a JSONL file of pairs; a bad line is an error naming the file, line and field."""
     pairs: list[Pair] = []
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ParseError(str(path), f"not JSON ({exc.msg})", f"line {n}") from None
-            if not isinstance(row, dict):
-                raise ParseError(str(path), "expected a JSON object", f"line {n}")
-            for key in ("claim", "evidence", "label"):
-                if not isinstance(row.get(key), str) or not row[key].strip():
-                    raise ParseError(
-                        str(path), f"field {key!r} missing or not a non-empty string", f"line {n}"
-                    )
-            label = _ALIASES.get(row["label"].lower(), row["label"].lower())
-            if label not in LABELS:
+    for n, row in numbered_jsonl(path):
+        for key in ("claim", "evidence", "label"):
+            if not isinstance(row.get(key), str) or not row[key].strip():
                 raise ParseError(
-                    str(path), f"label {row['label']!r} is not one of {LABELS}", f"line {n}"
+                    str(path), f"field {key!r} missing or not a non-empty string", f"line {n}"
                 )
-            pairs.append(
-                Pair(str(row.get("id", f"{path.stem}:{n}")), row["claim"], row["evidence"], label)
+        label = _ALIASES.get(row["label"].lower(), row["label"].lower())
+        if label not in LABELS:
+            raise ParseError(
+                str(path), f"label {row['label']!r} is not one of {LABELS}", f"line {n}"
             )
+        pairs.append(
+            Pair(str(row.get("id", f"{path.stem}:{n}")), row["claim"], row["evidence"], label)
+        )
     if not pairs:
         raise ParseError(str(path), "no labelled pairs")
     return pairs

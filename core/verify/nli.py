@@ -223,9 +223,27 @@ class NliVerifier:
         return self.check_all([(sentence, cited)])[0]
 
     def check_all(self, items: Sequence[tuple[str, Sequence[ScoredChunk]]]) -> list[Support]:
-        """Verdicts for several sentences, their pairs scored in one batch."""
-        self.score_pairs([(s, c) for s, cited in items for c in cited])
-        return [self._verdict(s, cited) for s, cited in items]
+        """Verdicts for several sentences, their pairs scored in one batch (quotes need none)."""
+        quotes = [self._quote(s, cited) for s, cited in items]
+        self.score_pairs(
+            [
+                (s, c)
+                for (s, cited), q in zip(items, quotes, strict=True)
+                if q is None
+                for c in cited
+            ]
+        )
+        return [q or self._verdict(s, cited) for (s, cited), q in zip(items, quotes, strict=True)]
+
+    @staticmethod
+    def _quote(sentence: str, cited: Sequence[ScoredChunk]) -> Support | None:
+        """Supported without the model when a cited chunk has the sentence word for word."""
+        for c in cited:
+            span = quoted_span(sentence, c.chunk.text)
+            if span is not None:
+                reason = "supported (quoted word for word from the cited passage)"
+                return Support(Verdict.SUPPORTED, 1.0, reason, c.chunk.chunk_id, *span)
+        return None
 
     def _verdict(self, sentence: str, cited: Sequence[ScoredChunk]) -> Support:
         if not cited:
@@ -233,15 +251,8 @@ class NliVerifier:
                 reason = "states insufficient evidence: no claim to support"
                 return Support(Verdict.SUPPORTED, 1.0, reason, None, 0, 0)
             return Support(Verdict.NOT_SUPPORTED, 0.0, "no citation", None, 0, 0)
-        for c in cited:
-            span = quoted_span(sentence, c.chunk.text)
-            if span is not None:
-                # the passage says it word for word: no model can do better than that
-                reason = "supported (quoted word for word from the cited passage)"
-                return Support(Verdict.SUPPORTED, 1.0, reason, c.chunk.chunk_id, *span)
         probs = self.score_pairs([(sentence, c) for c in cited])
         verdicts = [decide(p, self.threshold, self.margin) for p in probs]
-        sup = int(np.argmax([p[_SUP] for p in probs]))
         if Verdict.SUPPORTED in verdicts:
             pick = max(
                 (i for i, v in enumerate(verdicts) if v is Verdict.SUPPORTED),
@@ -255,7 +266,7 @@ class NliVerifier:
             )
             verdict = Verdict.CONTRADICTED
         else:
-            pick, verdict = sup, Verdict.NOT_SUPPORTED
+            pick, verdict = int(np.argmax([p[_SUP] for p in probs])), Verdict.NOT_SUPPORTED
         chunk = cited[pick]
         p = probs[pick]
         qs, qe = best_quote(sentence, chunk.chunk.text)

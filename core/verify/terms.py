@@ -43,10 +43,9 @@ def key_terms(text: str) -> list[str]:
     return terms
 
 
-def term_in(term: str, text_lower: str, squashed: str = "") -> bool:
+def term_in(term: str, text_lower: str) -> bool:
     """Whether ``term`` occurs in a lower-cased text as a whole token, tolerating hyphen/space
-    variants ("PD-L1" ~ "PDL1" ~ "PD L1"): "5%" is not found in "45%", nor "4" in "4157".
-    (``squashed`` is unused; kept for callers of the old signature.)"""
+    variants ("PD-L1" ~ "PDL1" ~ "PD L1"): "5%" is not found in "45%", nor "4" in "4157"."""
     chars = [re.escape(ch) for ch in re.sub(r"[\s\-]", "", term.lower())]
     if not chars:
         return True

@@ -18,7 +18,6 @@ from service.answer.draft import DraftSentence
 _MIN_CHARS, _MAX_CHARS = 40, 600
 # The source's own reference markers ("[12]", "[1]–[3]", "[4], [5]") would read as citations of
 # the answer, whose every [n] must be citations[n-1]: they are taken out of extracted sentences.
-_SOURCE_REFS = SOURCE_REFS
 NO_EVIDENCE = "Insufficient evidence in the retrieved passages to answer this question."
 
 
@@ -74,7 +73,7 @@ def extract(
     for i, hit in enumerate(hits):
         text = hit.chunk.text
         for a, b in split_sentences(text):
-            s = _SOURCE_REFS.sub("", text[a:b]).strip()
+            s = SOURCE_REFS.sub("", text[a:b]).strip()
             if _is_prose(s) and s not in exclude:
                 cands.append((i, s))
     if not cands:
