@@ -237,7 +237,23 @@ class Verification(BaseModel):
     )
     sentences: list[SentenceCheck]
     removed_citations: list[RemovedCitation]
-    removed_urls: list[str] = Field(description="URLs found in model text and removed")
+    removed_urls: list[str] = Field(
+        description="URLs removed (each once) from the model's text, quoted document sentences "
+        "and the metadata in the Markdown (titles, conditions); the only links left are built "
+        "from identifiers"
+    )
+    escaped: int = Field(
+        0,
+        description="Characters of document or model text escaped in the Markdown (answer, "
+        "sections, trials table, Sources): '\\', '[' and ']' backslash-escaped, a '<' that "
+        "could open HTML written '&lt;'",
+    )
+    skipped_instructions: list[str] = Field(
+        default_factory=list,
+        description="Instruction-like sentences (prompt injections: 'ignore previous "
+        "instructions', 'you are now …', 'system prompt', …) in the retrieved passages or the "
+        "model's text; never used as answer sentences",
+    )
 
 
 class ReportSection(BaseModel):

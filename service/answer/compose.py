@@ -15,18 +15,29 @@ it (one batched call for all such sentences); when one supports it (the most pro
 several do), the sentence cites that chunk instead and ``verification`` records the passages it
 cited before. Only chunks in ``retrieved``
 are ever cited.
+
+Safety (``service.answer.safety``): every text compose writes as Markdown — sentences, section
+titles, trial table cells, Sources lines — goes through one ``MarkdownSanitiser``: URLs removed,
+``\\ [ ]`` backslash-escaped, a ``<`` that could open HTML written ``&lt;``; the only links are
+the ones built from identifiers. Instruction-like sentences are dropped before verification.
+``verification`` reports the removed URLs, the number of escaped characters and the
+instruction-like sentences met in the passages or the draft. Sentences are verified as the draft
+has them (an extracted quote stays a word-for-word quote) and shown sanitised;
+``SentenceCheck.text`` is the sentence as the answer shows it, without its markers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal, Protocol, runtime_checkable
 
+from core.chunking import split_sentences
 from core.ids import source_url
 from core.schemas import ScoredChunk
 from core.verify import Support, Verdict, Verifier
 from core.verify.terms import content_words
 from service.answer.draft import Draft, DraftSentence
+from service.answer.safety import MarkdownSanitiser, is_instruction
 from service.models import (
     Citation,
     EvidenceQuote,
@@ -131,6 +142,15 @@ def repair_note(before: list[int], old: Support, to: int) -> str:
     return f"passage {cited} {what} it ({old.reason}); re-attributed to passage {to}"
 
 
+def instruction_sentences(retrieved: Sequence[ScoredChunk]) -> list[str]:
+    """The instruction-like sentences of the retrieved passages (never answer sentences)."""
+    found: list[str] = []
+    for hit in retrieved:
+        text = hit.chunk.text
+        found += [text[a:b] for a, b in split_sentences(text) if is_instruction(text[a:b])]
+    return found
+
+
 def compose(
     draft: Draft,
     retrieved: Sequence[ScoredChunk],
@@ -141,22 +161,26 @@ def compose(
     sections: list[tuple[str, str]] | None = None,
     trials: list[TrialRow] | None = None,
 ) -> Composed:
-    """Verify (and with ``repair``, re-attribute) and render. Only chunks in ``retrieved`` can
-    ever be cited."""
+    """Verify (and with ``repair``, re-attribute), sanitise and render. Only chunks in
+    ``retrieved`` can ever be cited."""
+    clean = MarkdownSanitiser(removed_urls=list(draft.removed_urls))
+    skipped = [*draft.skipped_instructions, *instruction_sentences(retrieved)]
+    # the extractor and the draft parser already leave these out; a draft from elsewhere may not
+    sentences = [s for s in draft.sentences if not is_instruction(s.text)]
+    skipped += [s.text for s in draft.sentences if is_instruction(s.text)]
     by_id = {h.chunk.chunk_id: h for h in retrieved}
     rank = {h.chunk.chunk_id: i + 1 for i, h in enumerate(retrieved)}
     # never a chunk that was not retrieved
-    cited_of = [[by_id[c] for c in s.chunk_ids if c in by_id] for s in draft.sentences]
-    supports = check_all(
-        verifier, [(s.text, c) for s, c in zip(draft.sentences, cited_of, strict=True)]
-    )
+    cited_of = [[by_id[c] for c in s.chunk_ids if c in by_id] for s in sentences]
+    supports = check_all(verifier, [(s.text, c) for s, c in zip(sentences, cited_of, strict=True)])
     repairs: dict[int, tuple[list[int], str]] = {}
     if repair:
-        fixed = repair_citations(draft.sentences, cited_of, supports, retrieved, verifier)
+        fixed = repair_citations(sentences, cited_of, supports, retrieved, verifier)
         for i, (hit, support) in fixed.items():
             before, old = [rank[h.chunk.chunk_id] for h in cited_of[i]], supports[i]
             repairs[i] = (before, repair_note(before, old, rank[hit.chunk.chunk_id]))
             cited_of[i], supports[i] = [hit], support
+    titles = {title: clean(title) for title, _ in sections or []}
 
     checks: list[SentenceCheck] = []
     cite_n: dict[str, int] = {}
@@ -165,10 +189,9 @@ def compose(
     source_n: dict[str, int] = {}
     sources: list[Source] = []
     rendered: list[tuple[str | None, str]] = []  # (section, sentence text with markers)
-    for idx, (sent, cited, support) in enumerate(
-        zip(draft.sentences, cited_of, supports, strict=True)
-    ):
+    for idx, (sent, cited, support) in enumerate(zip(sentences, cited_of, supports, strict=True)):
         kept = support.supported or policy == "flag"
+        shown = clean(sent.text)
         numbers: list[int] = []
         if kept:
             for hit in cited:
@@ -205,8 +228,9 @@ def compose(
                     )
                     quoted.add(cid)
                 numbers.append(cite_n[cid])
+            # the service's own markers go in after escaping, so they stay citations
             markers = "".join(f"[{n}]" for n in numbers)
-            text = sent.text
+            text = shown
             if markers:
                 text = (
                     f"{text[:-1]} {markers}{text[-1]}" if text[-1] in ".!?" else f"{text} {markers}"
@@ -218,8 +242,8 @@ def compose(
         checks.append(
             SentenceCheck(
                 index=idx,
-                section=sent.section,
-                text=sent.text,
+                section=titles.get(sent.section, sent.section) if sent.section else None,
+                text=shown,
                 citations=numbers,
                 verdict=support.verdict.value,
                 supported=support.supported,
@@ -243,19 +267,6 @@ def compose(
         if check.quote is not None:
             check.quote.citation = cite_n.get(check.quote.chunk_id)
     passages = [Passage.of(i + 1, h) for i, h in enumerate(retrieved)]
-    verdicts = [s.verdict for s in supports]
-    verification = Verification(
-        method=verifier.method,
-        unsupported_policy=policy,
-        all_supported=all(c.supported for c in checks if c.kept),
-        supported=verdicts.count(Verdict.SUPPORTED),
-        contradicted=verdicts.count(Verdict.CONTRADICTED),
-        not_supported=verdicts.count(Verdict.NOT_SUPPORTED),
-        repaired=len(repairs),
-        sentences=checks,
-        removed_citations=draft.removed_citations,
-        removed_urls=draft.removed_urls,
-    )
     report_sections: list[ReportSection] | None = None
     if sections is None:
         # every sentence dropped as unsupported: say so rather than answer with nothing
@@ -267,45 +278,67 @@ def compose(
             body = " ".join(t for s, t in rendered if s == title)
             if not body:
                 body = "No retrieved passage addressed this part of the question."
-            report_sections.append(ReportSection(title=title, query=query, text=body))
-            parts.append(f"## {title}\n\n{body}")
+            report_sections.append(ReportSection(title=titles[title], query=query, text=body))
+            parts.append(f"## {titles[title]}\n\n{body}")
         if trials is not None:
-            parts.append("## Relevant clinical trial records\n\n" + render_trials(trials))
-        parts.append("## Sources\n\n" + render_sources(citations, sources))
+            parts.append("## Relevant clinical trial records\n\n" + render_trials(trials, clean))
+        parts.append("## Sources\n\n" + render_sources(citations, sources, clean))
         answer = "\n\n".join(parts)
+    verdicts = [s.verdict for s in supports]
+    verification = Verification(
+        method=verifier.method,
+        unsupported_policy=policy,
+        all_supported=all(c.supported for c in checks if c.kept),
+        supported=verdicts.count(Verdict.SUPPORTED),
+        contradicted=verdicts.count(Verdict.CONTRADICTED),
+        not_supported=verdicts.count(Verdict.NOT_SUPPORTED),
+        repaired=len(repairs),
+        sentences=checks,
+        removed_citations=draft.removed_citations,
+        removed_urls=list(dict.fromkeys(clean.removed_urls)),
+        escaped=clean.escaped,
+        skipped_instructions=list(dict.fromkeys(skipped)),
+    )
     return answer, report_sections, citations, sources, passages, verification
 
 
-def render_trials(trials: Sequence[TrialRow]) -> str:
-    """Markdown table of trials (all values from stored trial records)."""
+def render_trials(trials: Sequence[TrialRow], clean: Callable[[str], str]) -> str:
+    """Markdown table of trials (all values from stored trial records, sanitised by ``clean``;
+    the one link is built from the NCT number)."""
     if not trials:
         return "No trial records were retrieved for this question."
+
+    def cell(text: str) -> str:
+        return clean(text).replace("|", "\\|") or "n/a"
+
     rows = ["| NCT id | phase | status | conditions | title |", "|---|---|---|---|---|"]
     for t in trials:
-        phases = ", ".join(t.phases) or "n/a"
+        phases = ", ".join(t.phases)
         conditions = "; ".join(t.conditions[:3]) + (" …" if len(t.conditions) > 3 else "")
-        title = t.title.replace("|", "/")
         rows.append(
-            f"| [{t.nct_id}]({t.url}) | {phases} | {t.overall_status or 'n/a'} | "
-            f"{conditions.replace('|', '/')} | {title} |"
+            f"| [{cell(t.nct_id)}]({t.url}) | {cell(phases)} | {cell(t.overall_status or '')} | "
+            f"{cell(conditions)} | {cell(t.title)} |"
         )
     return "\n".join(rows)
 
 
-def render_sources(citations: Sequence[Citation], sources: Sequence[Source]) -> str:
-    """The reference list, one entry per citation number used in the text, from stored metadata."""
+def render_sources(
+    citations: Sequence[Citation], sources: Sequence[Source], clean: Callable[[str], str]
+) -> str:
+    """The reference list, one entry per citation number used in the text, from stored metadata
+    (sanitised by ``clean``; the URL is the one built from identifiers)."""
     if not citations:
         return "No sources were cited."
     docs = {s.n: s for s in sources}
     lines = []
     for c in citations:
         doc = docs[c.source]
-        bits = [doc.title.rstrip(".") + "."]
+        bits = [clean(doc.title).rstrip(".") + "."]
         where = c.section + (f", p. {c.page}" if c.page else "")
         if where:
-            bits.append(f"({where})")
+            bits.append(f"({clean(where)})")
         if doc.journal:
-            bits.append(doc.journal + ".")
+            bits.append(clean(doc.journal) + ".")
         if doc.year:
             bits.append(f"{doc.year}.")
         if c.url:

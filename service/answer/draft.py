@@ -10,11 +10,11 @@ import re
 from dataclasses import dataclass, field
 
 from core.chunking import split_sentences
+from service.answer.safety import is_instruction, remove_urls
 from service.models import RemovedCitation
 
 # [3], [1, 2], [1-3], [1–3], [2][4]
 _MARKER = re.compile(r"\[(\d+(?:\s*(?:,|-|–)\s*\d+)*)\]")
-_URL = re.compile(r"(?:https?://|www\.)[^\s\])>\"']+", re.IGNORECASE)
 _MAX_RANGE = 20
 
 
@@ -34,6 +34,8 @@ class Draft:
     sentences: list[DraftSentence] = field(default_factory=list)
     removed_citations: list[RemovedCitation] = field(default_factory=list)
     removed_urls: list[str] = field(default_factory=list)
+    #: instruction-like sentences of the model's text (a passage's injection it repeated)
+    skipped_instructions: list[str] = field(default_factory=list)
 
 
 def _expand(spec: str) -> list[int]:
@@ -54,17 +56,23 @@ def parse_cited_text(
     """Split model text into sentences; map ``[n]`` to ``passage_ids[n-1]``.
 
     Markers naming passages that were not given are removed and reported; URLs in the text are
-    removed and reported (source URLs come only from stored metadata).
+    removed and reported (source URLs come only from stored metadata); instruction-like sentences
+    (``safety.is_instruction``: the model repeating a passage's prompt injection) are dropped and
+    reported. Escaping is left to compose, which renders the text.
     """
     draft = draft or Draft()
-    clean = text
-    for url in _URL.findall(text):
-        draft.removed_urls.append(url.rstrip(".,;"))
-        clean = clean.replace(url, "")
+    clean, urls = remove_urls(text)
+    draft.removed_urls += urls
     # A marker that opens a line or follows a sentence end belongs to the previous sentence.
     clean = re.sub(r"([.!?])\s+((?:\[\d[\d,\s\-–]*\]\s*)+)", r" \2\1 ", clean)
     for start, end in split_sentences(clean):
         raw = clean[start:end]
+        sentence = _MARKER.sub("", raw)
+        sentence = re.sub(r"\s+([.,;:!?])", r"\1", sentence)
+        sentence = re.sub(r"\(\s*\)", "", re.sub(r"\s{2,}", " ", sentence)).strip()
+        if is_instruction(sentence):
+            draft.skipped_instructions.append(sentence)
+            continue
         ids: list[str] = []
         for m in _MARKER.finditer(raw):
             for n in _expand(m.group(1)):
@@ -80,9 +88,6 @@ def parse_cited_text(
                             "retrieved",
                         )
                     )
-        sentence = _MARKER.sub("", raw)
-        sentence = re.sub(r"\s+([.,;:!?])", r"\1", sentence)
-        sentence = re.sub(r"\(\s*\)", "", re.sub(r"\s{2,}", " ", sentence)).strip()
         if sentence.strip(" .,;:-"):
             draft.sentences.append(DraftSentence(sentence, ids, section))
     return draft

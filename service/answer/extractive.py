@@ -1,5 +1,8 @@
 """Extractive answers: the retrieved passages' sentences most relevant to the question, each cited
-to the chunk it was taken from. Deterministic, so a fresh install answers without any LLM."""
+to the chunk it was taken from. Deterministic, so a fresh install answers without any LLM.
+
+Instruction-like sentences (a document's prompt injection, ``safety.is_instruction``) are never
+candidates; URLs and markup in the chosen sentences are dealt with where compose renders them."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from core.embedding import Embedder
 from core.schemas import ScoredChunk
 from core.verify.terms import SOURCE_REFS
 from service.answer.draft import DraftSentence
+from service.answer.safety import is_instruction, remove_urls
 
 _MIN_CHARS, _MAX_CHARS = 40, 600
 # The source's own reference markers ("[12]", "[1]–[3]", "[4], [5]") would read as citations of
@@ -74,7 +78,9 @@ def extract(
         text = hit.chunk.text
         for a, b in split_sentences(text):
             s = SOURCE_REFS.sub("", text[a:b]).strip()
-            if _is_prose(s) and s not in exclude:
+            # judged as it will be shown: without its URLs ("See https://…" is no sentence)
+            shown, _ = remove_urls(s)
+            if _is_prose(shown) and s not in exclude and not is_instruction(s):
                 cands.append((i, s))
     if not cands:
         return []
