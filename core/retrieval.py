@@ -9,10 +9,11 @@ from dataclasses import dataclass
 
 from core.config import RetrievalSettings
 from core.embedding import Embedder
+from core.fusion import Fusion
 from core.schemas import ScoredChunk, SearchFilter
 from core.sparse import SparseEncoder
 from core.store import VectorStore
-from core.store.base import Fusion, Mode
+from core.store.base import Mode
 
 #: Most chunks one search asks the store for while filling ``top_k`` after the per-document cap.
 MAX_FETCH = 2000

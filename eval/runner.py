@@ -7,11 +7,12 @@ own document ids (``eval:<id>`` -> ``<id>``), so the run and the qrels share ids
 
 Modes:
 
-- ``dense``, ``sparse``, ``hybrid``: the service's own retrieval (hybrid = RRF in the store, with
-  ``rrf_k``).
+- ``dense``, ``sparse``, ``hybrid``: the service's own retrieval (hybrid = fused in the store,
+  by RRF with ``rrf_k`` or by weighted scores with ``alpha`` as the dense weight).
 - ``fusion``: dense and sparse retrieved separately, each query's scores min-max normalised and
   combined as ``alpha * dense + (1 - alpha) * sparse`` (a document missing from one list gets 0
-  from it). ``alpha`` is tuned on a train split (``scripts/train_fusion.py``), never on test.
+  from it), with :mod:`core.fusion` like the store's weighted fusion, but over documents.
+  ``alpha`` is tuned on a train split (``scripts/train_fusion.py``), never on test.
 
 Outputs, in one folder: ``run.trec``, ``summary.json`` (manifest + metrics), ``per_query.json``
 and ``summary.md``.
@@ -44,9 +45,9 @@ from rich.progress import (
 
 from core.config import Settings
 from core.embedding import CachedEmbedder, Embedder, load_embedder
+from core.fusion import Fusion, best_first, minmax_sum, rrf_fuse
 from core.retrieval import Retriever
 from core.sparse import SparseEncoder
-from core.store.base import Fusion
 from core.store.base import Mode as StoreMode
 from eval.datasets import EvalQuery, EvalSet, load
 from eval.index import EvalIndex, open_index, source_doc_id
@@ -180,45 +181,34 @@ def retrieve(
     return run, total_ms / max(len(queries), 1)
 
 
-def _minmax(scores: Mapping[str, float]) -> dict[str, float]:
-    if not scores:
-        return {}
-    lo, hi = min(scores.values()), max(scores.values())
-    if hi == lo:
-        return dict.fromkeys(scores, 1.0)
-    return {d: (s - lo) / (hi - lo) for d, s in scores.items()}
-
-
-def _top(scores: Mapping[str, float], depth: int) -> dict[str, float]:
-    best = sorted(scores, key=lambda d: (-scores[d], d))[:depth]
-    return {d: scores[d] for d in best}
-
-
 def fuse_minmax(dense: Run, sparse: Run, alpha: float, depth: int = 100) -> Run:
-    """``alpha * minmax(dense) + (1 - alpha) * minmax(sparse)`` per query, top ``depth`` kept."""
+    """``alpha * minmax(dense) + (1 - alpha) * minmax(sparse)`` per query, top ``depth`` kept.
+
+    Each query's whole run is normalised, and the fused scores are not rounded (the store rounds
+    only so that its backends agree).
+    """
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
     out: Run = {}
     for qid in dense.keys() | sparse.keys():
-        d, s = _minmax(dense.get(qid, {})), _minmax(sparse.get(qid, {}))
-        fused = {
-            doc: alpha * d.get(doc, 0.0) + (1.0 - alpha) * s.get(doc, 0.0)
-            for doc in d.keys() | s.keys()
-        }
-        out[qid] = _top(fused, depth)
+        runs = [dense.get(qid, {}).items(), sparse.get(qid, {}).items()]
+        out[qid] = dict(best_first(minmax_sum(runs, [alpha, 1.0 - alpha]).items())[:depth])
     return out
 
 
 def fuse_rrf(runs: Sequence[Run], k: int = 60, depth: int = 100) -> Run:
-    """Reciprocal rank fusion of document runs: ``sum 1 / (k + rank)``."""
+    """Reciprocal rank fusion of document runs: ``sum 1 / (k + rank)``.
+
+    Ranks are 1-based positions with ties by document id (the run files' ranks), not the store's
+    0-based ranks shared by tied scores.
+    """
     out: Run = {}
     for qid in set().union(*(r.keys() for r in runs)):
-        fused: dict[str, float] = {}
-        for r in runs:
-            run_q = r.get(qid, {})
-            for rank, doc in enumerate(sorted(run_q, key=lambda d: (-run_q[d], d)), start=1):
-                fused[doc] = fused.get(doc, 0.0) + 1.0 / (k + rank)
-        out[qid] = _top(fused, depth)
+        rankings = [
+            {doc: rank for rank, (doc, _) in enumerate(best_first(r.get(qid, {}).items()), 1)}
+            for r in runs
+        ]
+        out[qid] = dict(rrf_fuse(rankings, k, depth))
     return out
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from core.config import StoreSettings
-from core.errors import ConfigError
 from core.store.base import PointData, RawPoint, StoreMeta, VectorStore, meta_for
 
 
@@ -21,38 +20,11 @@ def open_store(
         from core.store.edge import EdgeStore
 
         return EdgeStore(
-            settings.path / "edge",
-            name,
-            meta,
-            create=create,
-            recreate=recreate,
-            hnsw_ef=settings.hnsw_ef,
-            prefetch_limit=settings.prefetch_limit,
+            settings.path / "edge", name, meta, settings, create=create, recreate=recreate
         )
-    if not settings.url:
-        raise ConfigError("store.backend=qdrant needs LITRAG_STORE__URL (a server URL or :memory:)")
     from core.store.client import ClientStore
 
-    return ClientStore(
-        settings.url,
-        name,
-        meta,
-        api_key=settings.api_key.get_secret_value() if settings.api_key else None,
-        timeout_s=settings.timeout_s,
-        create=create,
-        recreate=recreate,
-        shard_number=settings.shard_number,
-        replication_factor=settings.replication_factor,
-        write_consistency_factor=settings.write_consistency_factor,
-        hnsw_ef=settings.hnsw_ef,
-        prefetch_limit=settings.prefetch_limit,
-        retries=settings.retries,
-        https=settings.https,
-        tls_verify=settings.tls_verify,
-        upsert_batch=settings.upsert_batch,
-        parallel=settings.parallel,
-        write_ordering=settings.write_ordering,
-    )
+    return ClientStore(settings, name, meta, create=create, recreate=recreate)
 
 
 __all__ = ["PointData", "RawPoint", "StoreMeta", "VectorStore", "meta_for", "open_store"]

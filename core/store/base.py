@@ -8,13 +8,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from core.config import Settings
+from core.fusion import Fusion
 from core.schemas import Chunk, DocumentMeta, ScoredChunk, SearchFilter, StoredChunk
 from core.sparse import SparseVec
 
@@ -119,29 +120,6 @@ def raw_point(point_id: object, payload: dict[str, Any] | None, vector: Any) -> 
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Fusion:
-    """How a hybrid query combines its dense and sparse hits.
-
-    ``rrf``: reciprocal rank fusion ``sum 1 / (k + rank)`` (rank-based, no tuning needed).
-    ``weighted``: each list's scores min-max normalised over its top ``depth`` hits, then
-    ``dense_weight * dense + (1 - dense_weight) * sparse`` (a hit missing from a list scores 0
-    there). Scores carry more information than ranks; the weight must be tuned on training data.
-    """
-
-    method: Literal["rrf", "weighted"] = "rrf"
-    rrf_k: int = 60
-    dense_weight: float = 0.5
-
-    def __post_init__(self) -> None:
-        if self.method not in ("rrf", "weighted"):
-            raise ValueError(f"fusion method is 'rrf' or 'weighted', not {self.method!r}")
-        if self.rrf_k < 1:
-            raise ValueError(f"rrf_k must be at least 1, got {self.rrf_k}")
-        if not 0.0 <= self.dense_weight <= 1.0:
-            raise ValueError(f"dense_weight must be in [0, 1], got {self.dense_weight}")
-
-
 class VectorStore(Protocol):
     """Operations litrag needs from a Qdrant collection, whatever the backend."""
 
@@ -242,84 +220,43 @@ def from_payload(payload: dict[str, Any]) -> StoredChunk:
     )
 
 
-#: Scores this close (relative) are one tie when ranking for fusion: Edge and a server score in
-#: float32, qdrant-client's local mode partly in float64, so equal scores differ in the last bits.
-TIE_RTOL = 1e-5
+def chunks_in_order(records: Iterable[Any], ids: Sequence[str]) -> list[StoredChunk]:
+    """Retrieved records (Edge or qdrant-client) as chunks in the order of ``ids``."""
+    by_id = {str(r.id): from_payload(r.payload) for r in records if r.payload}
+    return [by_id[i] for i in ids if i in by_id]
 
 
-def fusion_fetch(depth: int) -> int:
-    """Hits to ask each fused sub-query for, so that a tie group across ``depth`` is seen whole."""
-    return depth + max(8, depth // 4)
+def in_ordinal_order(records: Iterable[Any]) -> list[StoredChunk]:
+    """Scrolled records of one document as chunks in ordinal order."""
+    return sorted(
+        (from_payload(r.payload) for r in records if r.payload), key=lambda s: s.chunk.ordinal
+    )
 
 
-def tie_ranks(hits: Sequence[tuple[str, float]], depth: int) -> dict[str, int]:
-    """0-based ranks of the best ``depth`` hits ``(point id, score)``; equal scores share a rank.
-
-    Qdrant's own RRF ranks tied hits by internal offsets, which differ between Edge, a server and
-    qdrant-client's local mode (and with insertion order): BM25 scores tie often (same term
-    counts, same length), so the fused ranking would too. Here tied hits get the rank of the
-    first of them, and a tie group crossing ``depth`` is kept whole.
-    """
-    ordered = sorted(hits, key=lambda h: (-h[1], h[0]))
-    ranks: dict[str, int] = {}
-    rank, prev = 0, 0.0
-    for pos, (pid, score) in enumerate(ordered):
-        if pos == 0 or abs(prev - score) > TIE_RTOL * max(abs(prev), abs(score)):
-            if pos >= depth:
-                break
-            rank = pos
-        ranks[pid] = rank
-        prev = score
-    return ranks
+def raw_in_order(records: Iterable[Any], ids: Sequence[str]) -> list[RawPoint]:
+    """Retrieved records with vectors as raw points in the order of ``ids``."""
+    by_id = {str(r.id): raw_point(r.id, r.payload, r.vector) for r in records}
+    return [by_id[i] for i in ids if i in by_id]
 
 
-def rrf_fuse(rankings: Sequence[dict[str, int]], k: int, limit: int) -> list[tuple[str, float]]:
-    """Reciprocal rank fusion, ``sum 1 / (k + rank)`` as in Qdrant; best first, ties by id."""
-    fused: dict[str, float] = {}
-    for ranks in rankings:
-        for pid, rank in ranks.items():
-            fused[pid] = fused.get(pid, 0.0) + 1.0 / (k + rank)
-    return sorted(fused.items(), key=lambda x: (-x[1], x[0]))[:limit]
+def scroll_points(scroll: Callable[[Any], tuple[Iterable[Any], Any]]) -> Iterator[RawPoint]:
+    """Every point of a scroll: ``scroll(offset)`` gives a page of records and the next offset."""
+    offset: Any = None
+    while True:
+        records, offset = scroll(offset)
+        for r in records:
+            yield raw_point(r.id, r.payload, r.vector)
+        if offset is None:
+            return
 
 
-#: Weighted fusion rounds fused scores to this many decimals before ordering, so scores that differ
-#: only in float noise between backends tie and fall back to the point id (as tie_ranks does).
-_WEIGHTED_DECIMALS = 6
-
-
-def weighted_fuse(
-    results: Sequence[Sequence[tuple[str, float]]],
-    weights: Sequence[float],
-    depth: int,
-    limit: int,
-) -> list[tuple[str, float]]:
-    """Min-max normalised, weighted sum of several hit lists; best first, ties by id."""
-    fused: dict[str, float] = {}
-    for hits, weight in zip(results, weights, strict=True):
-        top = sorted(hits, key=lambda h: (-h[1], h[0]))[:depth]
-        if not top:
-            continue
-        hi, lo = top[0][1], top[-1][1]
-        span = hi - lo
-        for pid, score in top:
-            norm = (score - lo) / span if span > 0 else 1.0
-            fused[pid] = fused.get(pid, 0.0) + weight * norm
-    rounded = {pid: round(v, _WEIGHTED_DECIMALS) for pid, v in fused.items()}
-    return sorted(rounded.items(), key=lambda x: (-x[1], x[0]))[:limit]
-
-
-def fuse(
-    dense: Sequence[tuple[str, float]],
-    sparse: Sequence[tuple[str, float]],
-    fusion: Fusion,
-    depth: int,
-    limit: int,
-) -> list[tuple[str, float]]:
-    """Dense and sparse ``(point id, score)`` hits fused as ``fusion`` says."""
-    if fusion.method == "rrf":
-        return rrf_fuse([tie_ranks(dense, depth), tie_ranks(sparse, depth)], fusion.rrf_k, limit)
-    w = fusion.dense_weight
-    return weighted_fuse([dense, sparse], [w, 1.0 - w], depth, limit)
+def scored_chunks(hits: Iterable[Any]) -> list[ScoredChunk]:
+    """Query hits with payloads (Edge or qdrant-client) as scored chunks."""
+    return [
+        ScoredChunk(**from_payload(h.payload).model_dump(), score=float(h.score))
+        for h in hits
+        if h.payload
+    ]
 
 
 def with_payloads(
@@ -341,6 +278,14 @@ class Condition:
     values: tuple[str | int, ...] = ()
     gte: int | None = None
     lte: int | None = None
+
+
+def doc_conditions(doc_id: str, from_ordinal: int = 0) -> list[Condition]:
+    """The conditions selecting a document's chunks with ordinal >= ``from_ordinal``."""
+    conds = [Condition("doc_id", (doc_id,))]
+    if from_ordinal > 0:
+        conds.append(Condition("ordinal", gte=from_ordinal))
+    return conds
 
 
 def filter_conditions(f: SearchFilter | None) -> list[Condition]:

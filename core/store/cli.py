@@ -58,18 +58,6 @@ def _client_settings(store: StoreSettings, url: str, api_key: str | None) -> Sto
     )
 
 
-def _connection(settings: StoreSettings) -> Connection:
-    assert settings.url is not None
-    return Connection(
-        settings.url,
-        api_key=settings.api_key.get_secret_value() if settings.api_key else None,
-        timeout_s=settings.timeout_s,
-        retries=settings.retries,
-        https=settings.https,
-        tls_verify=settings.tls_verify,
-    )
-
-
 # -- info ---------------------------------------------------------------------------------------
 def _print_info(collection: str, backend: str, points: int, meta: StoreMeta | None) -> None:
     typer.echo(f"collection      {collection}")
@@ -107,7 +95,7 @@ def _info_edge(path: Path, collection: str | None) -> None:
 
 
 def _info_client(settings: StoreSettings, collection: str | None) -> None:
-    conn = _connection(settings)
+    conn = Connection(settings)
     try:
         names = [collection] if collection else conn.collections()
         if collection is None:

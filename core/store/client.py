@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -31,7 +31,9 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
+from core.config import StoreSettings
 from core.errors import ConfigError, StoreError, StoreMismatchError
+from core.fusion import Fusion, fuse, fusion_fetch
 from core.schemas import ScoredChunk, SearchFilter, StoredChunk
 from core.sparse import SparseVec
 from core.store.base import (
@@ -39,15 +41,16 @@ from core.store.base import (
     INDEXED_FIELDS,
     SPARSE,
     Condition,
-    Fusion,
     PointData,
     RawPoint,
     StoreMeta,
+    chunks_in_order,
+    doc_conditions,
     filter_conditions,
-    from_payload,
-    fuse,
-    fusion_fetch,
-    raw_point,
+    in_ordinal_order,
+    raw_in_order,
+    scored_chunks,
+    scroll_points,
     to_payload,
     with_payloads,
 )
@@ -64,8 +67,6 @@ _INDEX_TYPES = {
 _TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 _BACKOFF_S = 0.25
 _BACKOFF_MAX_S = 4.0
-
-WriteOrdering = Literal["weak", "medium", "strong"]
 
 
 def _client_filter(conds: Sequence[Condition]) -> models.Filter | None:
@@ -188,22 +189,20 @@ def _verify_arg(tls_verify: bool | str | Path) -> bool | ssl.SSLContext:
 
 
 class Connection:
-    """A ``QdrantClient`` plus the URL it talks to, with retries and clear errors."""
+    """A ``QdrantClient`` for ``settings.url`` (timeouts, retries, TLS from ``settings``), with
+    retries and clear errors; ``client`` reuses an open client instead (tests)."""
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        api_key: str | None = None,
-        timeout_s: float = 30.0,
-        retries: int = 2,
-        https: bool | None = None,
-        tls_verify: bool | str | Path = True,
-        client: QdrantClient | None = None,
-    ) -> None:
+    def __init__(self, settings: StoreSettings, *, client: QdrantClient | None = None) -> None:
+        if not settings.url:
+            raise ConfigError(
+                "store.backend=qdrant needs LITRAG_STORE__URL (a server URL or :memory:)"
+            )
+        url = settings.url
+        https = settings.https
+        api_key = settings.api_key.get_secret_value() if settings.api_key else None
         self.url = url
-        self.timeout_s = timeout_s
-        self.retries = retries
+        self.timeout_s = settings.timeout_s
+        self.retries = settings.retries
         self.has_api_key = bool(api_key)
         self.local = url == MEMORY
         if client is not None:
@@ -222,8 +221,8 @@ class Connection:
                 url=url,
                 api_key=api_key,
                 https=https,
-                timeout=math.ceil(timeout_s),
-                verify=_verify_arg(tls_verify),
+                timeout=math.ceil(settings.timeout_s),
+                verify=_verify_arg(settings.tls_verify),
                 # The version check is an extra background request that ignores `verify` and
                 # warns on every unreachable server; our own errors say more.
                 check_compatibility=False,
@@ -272,65 +271,40 @@ class Connection:
 
 
 class ClientStore:
-    """:class:`~core.store.base.VectorStore` through ``qdrant-client``."""
+    """:class:`~core.store.base.VectorStore` through ``qdrant-client``.
+
+    ``settings`` says where (``url``, ``api_key``, TLS), how to talk (timeouts, retries, upsert
+    batching, write ordering), how to query (``hnsw_ef``, ``prefetch_limit``) and how to lay out
+    a new collection (shards, replicas); ``client`` reuses an open client instead (tests).
+    """
 
     def __init__(
         self,
-        url: str,
+        settings: StoreSettings,
         collection: str,
         meta: StoreMeta,
         *,
-        api_key: str | None = None,
-        timeout_s: float = 30.0,
         create: bool = True,
         recreate: bool = False,
-        shard_number: int | None = None,
-        replication_factor: int | None = None,
-        write_consistency_factor: int | None = None,
-        hnsw_ef: int = 128,
-        prefetch_limit: int = 100,
-        retries: int = 2,
-        https: bool | None = None,
-        tls_verify: bool | str | Path = True,
-        upsert_batch: int = 256,
-        parallel: int = 1,
-        write_ordering: WriteOrdering = "weak",
         client: QdrantClient | None = None,
     ) -> None:
         self.meta = meta
         self.collection = collection
-        self.url = url
-        self._hnsw_ef = hnsw_ef
-        self._prefetch_limit = prefetch_limit
-        self._upsert_batch = max(1, upsert_batch)
-        self._ordering = models.WriteOrdering(write_ordering)
-        self._conn = Connection(
-            url,
-            api_key=api_key,
-            timeout_s=timeout_s,
-            retries=retries,
-            https=https,
-            tls_verify=tls_verify,
-            client=client,
-        )
+        self._settings = settings
+        self._ordering = models.WriteOrdering(settings.write_ordering)
+        self._conn = Connection(settings, client=client)
+        self.url = self._conn.url
         # The in-process client is not thread-safe and gains nothing from threads.
-        self._parallel = 1 if self._conn.local else max(1, parallel)
+        self._parallel = 1 if self._conn.local else settings.parallel
         self._client = self._conn.client
         try:
-            self._open(create, recreate, shard_number, replication_factor, write_consistency_factor)
+            self._open(create, recreate)
         except BaseException:
             if client is None:
                 self._conn.close()
             raise
 
-    def _open(
-        self,
-        create: bool,
-        recreate: bool,
-        shard_number: int | None,
-        replication_factor: int | None,
-        write_consistency_factor: int | None,
-    ) -> None:
+    def _open(self, create: bool, recreate: bool) -> None:
         collection = self.collection
         exists = self._call("collection_exists", self._client.collection_exists, collection)
         if exists and recreate:
@@ -343,7 +317,7 @@ class ClientStore:
                 f"no collection {collection!r} at {self.url}: run `litrag ingest` first"
             )
         else:
-            self._create(shard_number, replication_factor, write_consistency_factor)
+            self._create()
 
     def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return self._conn.call(what, fn, *args, **kwargs)
@@ -363,12 +337,7 @@ class ClientStore:
                 "re-ingest with --recreate."
             )
 
-    def _create(
-        self,
-        shard_number: int | None,
-        replication_factor: int | None,
-        write_consistency_factor: int | None,
-    ) -> None:
+    def _create(self) -> None:
         try:
             self._call(
                 "create_collection",
@@ -380,9 +349,9 @@ class ClientStore:
                 sparse_vectors_config={
                     SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)
                 },
-                shard_number=shard_number,
-                replication_factor=replication_factor,
-                write_consistency_factor=write_consistency_factor,
+                shard_number=self._settings.shard_number,
+                replication_factor=self._settings.replication_factor,
+                write_consistency_factor=self._settings.write_consistency_factor,
                 metadata={META_KEY: self.meta.model_dump(mode="json")},
             )
         except StoreError:
@@ -432,7 +401,7 @@ class ClientStore:
         """
         if not structs:
             return
-        size = self._upsert_batch
+        size = self._settings.upsert_batch
         tails = [s for s in structs if (s.payload or {}).get("ordinal") != 0]
         heads = [s for s in structs if (s.payload or {}).get("ordinal") == 0]
         phases = [
@@ -491,15 +460,12 @@ class ClientStore:
     ) -> StoreError:
         return StoreError(
             f"{error}; {written} of {total} points of this batch were written before the "
-            f"failure ({n_requests} upsert requests of up to {self._upsert_batch} points), so the "
-            "batch is not stored: write it again (upserts overwrite by id)"
+            f"failure ({n_requests} upsert requests of up to {self._settings.upsert_batch} "
+            "points), so the batch is not stored: write it again (upserts overwrite by id)"
         )
 
     def delete_doc_chunks(self, doc_id: str, from_ordinal: int = 0) -> None:
-        conds = [Condition("doc_id", (doc_id,))]
-        if from_ordinal > 0:
-            conds.append(Condition("ordinal", gte=from_ordinal))
-        flt = _client_filter(conds)
+        flt = _client_filter(doc_conditions(doc_id, from_ordinal))
         assert flt is not None
         self._call(
             "delete",
@@ -511,44 +477,34 @@ class ClientStore:
         )
 
     # -- reads ------------------------------------------------------------------------------
-    def retrieve(self, chunk_ids: Sequence[str]) -> list[StoredChunk]:
-        if not chunk_ids:
+    def _records(self, ids: Sequence[str], *, with_vectors: bool) -> list[models.Record]:
+        if not ids:
             return []
-        records = self._call(
+        return self._call(
             "retrieve",
             self._client.retrieve,
             self.collection,
-            ids=list(chunk_ids),
+            ids=list(ids),
             with_payload=True,
+            with_vectors=with_vectors,
         )
-        by_id = {str(r.id): from_payload(r.payload) for r in records if r.payload}
-        return [by_id[c] for c in chunk_ids if c in by_id]
+
+    def retrieve(self, chunk_ids: Sequence[str]) -> list[StoredChunk]:
+        return chunks_in_order(self._records(chunk_ids, with_vectors=False), chunk_ids)
 
     def retrieve_raw(self, point_ids: Sequence[str]) -> list[RawPoint]:
-        if not point_ids:
-            return []
-        records = self._call(
-            "retrieve",
-            self._client.retrieve,
-            self.collection,
-            ids=list(point_ids),
-            with_payload=True,
-            with_vectors=True,
-        )
-        by_id = {str(r.id): raw_point(r.id, r.payload, r.vector) for r in records}
-        return [by_id[i] for i in point_ids if i in by_id]
+        return raw_in_order(self._records(point_ids, with_vectors=True), point_ids)
 
     def doc_chunks(self, doc_id: str, limit: int = 10_000) -> list[StoredChunk]:
         records, _ = self._call(
             "scroll",
             self._client.scroll,
             self.collection,
-            scroll_filter=_client_filter([Condition("doc_id", (doc_id,))]),
+            scroll_filter=_client_filter(doc_conditions(doc_id)),
             limit=limit,
             with_payload=True,
         )
-        out = [from_payload(r.payload) for r in records if r.payload]
-        return sorted(out, key=lambda s: s.chunk.ordinal)
+        return in_ordinal_order(records)
 
     def find_docs(self, field: str, value: str) -> set[str]:
         records, _ = self._call(
@@ -572,14 +528,13 @@ class ClientStore:
     ) -> list[ScoredChunk]:
         flt = _client_filter(filter_conditions(search_filter))
         # Local mode searches exactly and warns that search params have no effect.
-        params = (
-            None if self._conn.local else models.SearchParams(hnsw_ef=max(self._hnsw_ef, limit))
-        )
+        hnsw_ef = max(self._settings.hnsw_ef, limit)
+        params = None if self._conn.local else models.SearchParams(hnsw_ef=hnsw_ef)
         dense_v = [float(x) for x in dense] if dense is not None else None
         if dense_v is not None and sparse is not None:
             # Fused here, not by RrfQuery: tied scores must share a rank (see tie_ranks), and
             # both sub-queries travel in one request.
-            depth = max(self._prefetch_limit, limit)
+            depth = max(self._settings.prefetch_limit, limit)
             subs = [
                 models.QueryRequest(
                     query=dense_v,
@@ -604,36 +559,25 @@ class ClientStore:
                 [(str(p.id), float(p.score)) for p in r.points] for r in responses
             )
             return with_payloads(fuse(dense_hits, sparse_hits, fusion, depth, limit), self.retrieve)
+        vector: list[float] | models.SparseVector
         if dense_v is not None:
-            resp = self._call(
-                "query",
-                self._client.query_points,
-                self.collection,
-                query=dense_v,
-                using=DENSE,
-                query_filter=flt,
-                search_params=params,
-                limit=limit,
-                with_payload=True,
-            )
+            using, vector, search_params = DENSE, dense_v, params
         elif sparse is not None:
-            resp = self._call(
-                "query",
-                self._client.query_points,
-                self.collection,
-                query=_sparse(sparse),
-                using=SPARSE,
-                query_filter=flt,
-                limit=limit,
-                with_payload=True,
-            )
+            using, vector, search_params = SPARSE, _sparse(sparse), None
         else:
             raise ValueError("query needs a dense or a sparse vector")
-        return [
-            ScoredChunk(**from_payload(p.payload).model_dump(), score=float(p.score))
-            for p in resp.points
-            if p.payload
-        ]
+        resp = self._call(
+            "query",
+            self._client.query_points,
+            self.collection,
+            query=vector,
+            using=using,
+            query_filter=flt,
+            search_params=search_params,
+            limit=limit,
+            with_payload=True,
+        )
+        return scored_chunks(resp.points)
 
     def count(self, search_filter: SearchFilter | None = None) -> int:
         res = self._call(
@@ -646,9 +590,8 @@ class ClientStore:
         return int(res.count)
 
     def iter_points(self, batch: int = 256) -> Iterator[RawPoint]:
-        offset: Any = None
-        while True:
-            records, offset = self._call(
+        def page(offset: Any) -> Any:
+            return self._call(
                 "scroll",
                 self._client.scroll,
                 self.collection,
@@ -657,10 +600,8 @@ class ClientStore:
                 with_payload=True,
                 with_vectors=True,
             )
-            for r in records:
-                yield raw_point(r.id, r.payload, r.vector)
-            if offset is None:
-                return
+
+        return scroll_points(page)
 
     def optimize(self) -> None:
         # A server builds HNSW in the background; nothing to block on.

@@ -39,7 +39,9 @@ from qdrant_edge import (
     UpdateOperation,
 )
 
+from core.config import StoreSettings
 from core.errors import StoreError, StoreLockedError, StoreMismatchError
+from core.fusion import Fusion, fuse, fusion_fetch
 from core.schemas import ScoredChunk, SearchFilter, StoredChunk
 from core.sparse import SparseVec
 from core.store.base import (
@@ -47,15 +49,16 @@ from core.store.base import (
     INDEXED_FIELDS,
     SPARSE,
     Condition,
-    Fusion,
     PointData,
     RawPoint,
     StoreMeta,
+    chunks_in_order,
+    doc_conditions,
     filter_conditions,
-    from_payload,
-    fuse,
-    fusion_fetch,
-    raw_point,
+    in_ordinal_order,
+    raw_in_order,
+    scored_chunks,
+    scroll_points,
     to_payload,
     with_payloads,
 )
@@ -65,6 +68,8 @@ _INDEX_TYPES = {
     "integer": PayloadSchemaType.Integer,
 }
 META_FILE = "litrag.json"
+#: Query parameters of a store opened without settings (``litrag store info``, migration).
+_DEFAULT_SETTINGS = StoreSettings()
 
 
 def _edge_filter(conds: Sequence[Condition]) -> Filter | None:
@@ -120,24 +125,27 @@ class _Lock:
 
 
 class EdgeStore:
-    """:class:`~core.store.base.VectorStore` on an embedded Qdrant Edge shard."""
+    """:class:`~core.store.base.VectorStore` on an embedded Qdrant Edge shard.
+
+    The collection lives in ``root / collection``; ``settings`` gives the query parameters
+    (``hnsw_ef``, ``prefetch_limit``). ``root`` is separate from ``settings.path`` because
+    ``litrag store`` opens collections found anywhere on disk.
+    """
 
     def __init__(
         self,
         root: Path,
         collection: str,
         meta: StoreMeta,
+        settings: StoreSettings = _DEFAULT_SETTINGS,
         *,
         create: bool = True,
         recreate: bool = False,
-        hnsw_ef: int = 128,
-        prefetch_limit: int = 100,
     ) -> None:
         self.meta = meta
         self.collection = collection
         self.dir = root / collection
-        self._hnsw_ef = hnsw_ef
-        self._prefetch_limit = prefetch_limit
+        self._settings = settings
         exists = (self.dir / META_FILE).is_file()
         if not exists and not create:
             raise StoreError(
@@ -224,36 +232,29 @@ class EdgeStore:
             self._call("flush", self._shard.flush)
 
     def delete_doc_chunks(self, doc_id: str, from_ordinal: int = 0) -> None:
-        conds = [Condition("doc_id", (doc_id,))]
-        if from_ordinal > 0:
-            conds.append(Condition("ordinal", gte=from_ordinal))
-        flt = _edge_filter(conds)
+        flt = _edge_filter(doc_conditions(doc_id, from_ordinal))
         assert flt is not None
         self._call("delete", self._shard.update, UpdateOperation.delete_points_by_filter(flt))
         self._call("flush", self._shard.flush)
 
     # -- reads ------------------------------------------------------------------------------
-    def retrieve(self, chunk_ids: Sequence[str]) -> list[StoredChunk]:
-        if not chunk_ids:
+    def _records(self, ids: Sequence[str], *, with_vectors: bool) -> list[Any]:
+        if not ids:
             return []
-        records = self._call("retrieve", self._shard.retrieve, list(chunk_ids), True, False)
-        by_id = {str(r.id): from_payload(r.payload) for r in records if r.payload}
-        return [by_id[c] for c in chunk_ids if c in by_id]
+        return list(self._call("retrieve", self._shard.retrieve, list(ids), True, with_vectors))
+
+    def retrieve(self, chunk_ids: Sequence[str]) -> list[StoredChunk]:
+        return chunks_in_order(self._records(chunk_ids, with_vectors=False), chunk_ids)
 
     def retrieve_raw(self, point_ids: Sequence[str]) -> list[RawPoint]:
-        if not point_ids:
-            return []
-        records = self._call("retrieve", self._shard.retrieve, list(point_ids), True, True)
-        by_id = {str(r.id): raw_point(r.id, r.payload, r.vector) for r in records}
-        return [by_id[i] for i in point_ids if i in by_id]
+        return raw_in_order(self._records(point_ids, with_vectors=True), point_ids)
 
     def doc_chunks(self, doc_id: str, limit: int = 10_000) -> list[StoredChunk]:
-        flt = _edge_filter([Condition("doc_id", (doc_id,))])
+        flt = _edge_filter(doc_conditions(doc_id))
         records, _ = self._call(
             "scroll", self._shard.scroll, ScrollRequest(limit=limit, filter=flt, with_payload=True)
         )
-        out = [from_payload(r.payload) for r in records if r.payload]
-        return sorted(out, key=lambda s: s.chunk.ordinal)
+        return in_ordinal_order(records)
 
     def find_docs(self, field: str, value: str) -> set[str]:
         flt = _edge_filter([Condition(field, (value,)), Condition("ordinal", (0,))])
@@ -274,14 +275,14 @@ class EdgeStore:
         fusion: Fusion = Fusion(),
     ) -> list[ScoredChunk]:
         flt = _edge_filter(filter_conditions(search_filter))
-        params = SearchParams(hnsw_ef=max(self._hnsw_ef, limit))
+        params = SearchParams(hnsw_ef=max(self._settings.hnsw_ef, limit))
         dense_q = (
             Query.Nearest([float(x) for x in dense], using=DENSE) if dense is not None else None
         )
         sparse_q = Query.Nearest(_sparse(sparse), using=SPARSE) if sparse is not None else None
         if dense_q is not None and sparse_q is not None:
             # Fused here, not by Fusion.Rrf: tied scores must share a rank (see tie_ranks).
-            depth = max(self._prefetch_limit, limit)
+            depth = max(self._settings.prefetch_limit, limit)
             results = []
             for sub_q, sub_params in ((dense_q, params), (sparse_q, None)):
                 sub = QueryRequest(
@@ -301,29 +302,18 @@ class EdgeStore:
             )
         else:
             raise ValueError("query needs a dense or a sparse vector")
-        hits = self._call("query", self._shard.query, req)
-        return [
-            ScoredChunk(**from_payload(h.payload).model_dump(), score=float(h.score))
-            for h in hits
-            if h.payload
-        ]
+        return scored_chunks(self._call("query", self._shard.query, req))
 
     def count(self, search_filter: SearchFilter | None = None) -> int:
         flt = _edge_filter(filter_conditions(search_filter))
         return int(self._call("count", self._shard.count, EdgeCountRequest(filter=flt, exact=True)))
 
     def iter_points(self, batch: int = 256) -> Iterator[RawPoint]:
-        offset: Any = None
-        while True:
-            records, offset = self._call(
-                "scroll",
-                self._shard.scroll,
-                ScrollRequest(offset=offset, limit=batch, with_payload=True, with_vector=True),
-            )
-            for r in records:
-                yield raw_point(r.id, r.payload, r.vector)
-            if offset is None:
-                return
+        def page(offset: Any) -> Any:
+            request = ScrollRequest(offset=offset, limit=batch, with_payload=True, with_vector=True)
+            return self._call("scroll", self._shard.scroll, request)
+
+        return scroll_points(page)
 
     def optimize(self) -> None:
         self._call("optimize", self._shard.optimize)

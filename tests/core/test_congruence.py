@@ -16,7 +16,7 @@ What makes them agree (read in qdrant-client's local-mode source and measured he
 - Ties: BM25 scores often tie exactly (same term counts and length). Qdrant's own RRF ranks tied
   hits by internal offsets, which differ between backends (and with insertion order), so the
   fused top-10 differed (4 of 20 hybrid queries here, swaps at ranks 7-9). The stores therefore
-  fuse themselves, giving tied hits a shared rank (``core.store.base.tie_ranks``/``rrf_fuse``).
+  fuse themselves, giving tied hits a shared rank (``core.fusion.tie_ranks``/``rrf_fuse``).
   Weighted fusion (min-max normalised scores) rounds fused scores to 6 decimals so float noise
   between backends ties and falls back to the chunk id.
 """
@@ -32,13 +32,14 @@ from pathlib import Path
 import pytest
 
 from core.chunking import chunk_document
-from core.config import IngestSettings, Settings
+from core.config import IngestSettings, Settings, StoreSettings
 from core.embedding import Embedder
+from core.fusion import Fusion, fuse, rrf_fuse, tie_ranks, weighted_fuse
 from core.retrieval import Retriever
 from core.schemas import Document, DocumentMeta, ScoredChunk, SearchFilter
 from core.sparse import SparseEncoder
 from core.store import PointData, StoreMeta, meta_for
-from core.store.base import Fusion, Mode, fuse, rrf_fuse, tie_ranks, weighted_fuse
+from core.store.base import Mode
 from core.store.client import ClientStore
 from core.store.edge import EdgeStore
 from ingest.formats import Source, parse_source
@@ -153,15 +154,14 @@ def client_store(
 ) -> Iterator[ClientStore]:
     """qdrant-client :memory:, or a fresh collection on QDRANT_URL (deleted afterwards)."""
     if request.param.startswith("memory"):
-        store = ClientStore(":memory:", "congruence", store_meta)
+        store = ClientStore(StoreSettings(url=":memory:"), "congruence", store_meta)
     else:
-        store = ClientStore(
-            os.environ["QDRANT_URL"],
-            f"litrag_congruence_{uuid.uuid4().hex[:12]}",
-            store_meta,
+        settings = StoreSettings(
+            url=os.environ["QDRANT_URL"],
             api_key=os.environ.get("QDRANT_API_KEY") or None,
             write_ordering="strong",
         )
+        store = ClientStore(settings, f"litrag_congruence_{uuid.uuid4().hex[:12]}", store_meta)
     try:
         store.upsert(points[::-1] if request.param == "memory-reversed" else points)
         yield store

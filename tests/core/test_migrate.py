@@ -135,7 +135,7 @@ def test_info(edge_store: tuple[Path, str, int]) -> None:
 def test_verification_catches_a_changed_copy(edge_store: tuple[Path, str, int]) -> None:
     path, _, n = edge_store
     source = open_edge(parse_spec(f"edge:{path}"))
-    target = ClientStore(":memory:", source.collection, source.meta)
+    target = ClientStore(StoreSettings(url=":memory:"), source.collection, source.meta)
     try:
         copied = copy_points(source, target, batch=10, expected=n)
         assert copied.copied == n

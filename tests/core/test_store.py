@@ -132,7 +132,7 @@ def test_other_model_is_refused(settings: Settings, embedder, loaded: VectorStor
 
         assert isinstance(loaded, ClientStore)
         with pytest.raises(StoreMismatchError, match="embedding_model"):
-            ClientStore(":memory:", loaded.collection, other, client=loaded._client)
+            ClientStore(settings.store, loaded.collection, other, client=loaded._client)
 
 
 def test_open_missing_collection_without_create(settings: Settings, embedder) -> None:  # type: ignore[no-untyped-def]

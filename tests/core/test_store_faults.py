@@ -149,7 +149,8 @@ def meta(embedder) -> StoreMeta:  # type: ignore[no-untyped-def]
 
 
 def _store(url: str, meta: StoreMeta, **kw: Any) -> ClientStore:
-    return ClientStore(url, "faults", meta, timeout_s=kw.pop("timeout_s", 5), **kw)
+    """A store on ``url`` with settings ``kw`` (a 5 s timeout unless given)."""
+    return ClientStore(StoreSettings(url=url, **{"timeout_s": 5, **kw}), "faults", meta)
 
 
 def test_connection_refused(meta: StoreMeta) -> None:

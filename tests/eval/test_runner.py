@@ -14,10 +14,16 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from core.config import Settings, StoreSettings
+from core.embedding import Embedder
+from core.fusion import Fusion
+from core.retrieval import Retriever
+from core.sparse import SparseEncoder
 from eval.cli import register
-from eval.datasets import load_beir
+from eval.datasets import EvalDoc, EvalSet, load_beir
+from eval.index import open_index
 from eval.metrics import ranked
-from eval.runner import fuse_minmax, fuse_rrf
+from eval.runner import RunOptions, fuse_minmax, fuse_rrf, run_queries, warm_query_cache
 from eval.trec import read_run
 
 N_QUERIES = 20
@@ -202,3 +208,53 @@ def test_fusion_helpers() -> None:
     rrf = fuse_rrf([dense, sparse], k=60)
     assert rrf["q"]["a"] == pytest.approx(1 / 61 + 1 / 63)
     assert ranked(rrf["q"])[0] in {"a", "c"}
+
+
+#: Documents of the one-chunk corpus: fewer than a run's 100, so every list is fused whole.
+N_SHORT_DOCS = 80
+#: Words kept of each abstract, so that every document is one chunk.
+SHORT_WORDS = 60
+
+
+@pytest.mark.parametrize("backend", ["edge", "memory"])
+def test_eval_fusion_ranks_as_the_store_fuses(
+    shared_data: Path, embedder: Embedder, tmp_path: Path, backend: str
+) -> None:
+    """Eval's ``fusion`` mode and the store's weighted hybrid rank documents alike.
+
+    With one chunk per document and every hit inside both fusion depths, fusing document runs
+    (eval) and fusing chunk hits in the store are the same computation; the store only rounds
+    fused scores to 6 decimals.
+    """
+    full = load_beir(shared_data / "eval" / "scifact", "test")
+    queries = full.queries[:N_QUERIES]
+    relevant = {d for q in queries for d in full.qrels[q.qid]}
+    picked = [d for d in full.docs if d.doc_id in relevant]
+    picked += [d for d in full.docs if d.doc_id not in relevant][: N_SHORT_DOCS - len(picked)]
+    docs = [EvalDoc(d.doc_id, d.title, " ".join(d.text.split()[:SHORT_WORDS])) for d in picked]
+    qrels = {q.qid: full.qrels[q.qid] for q in queries}
+    short = EvalSet("scifact-short", docs, queries, qrels, split="test")
+    store = (
+        StoreSettings(backend="edge", path=tmp_path / "store")
+        if backend == "edge"
+        else StoreSettings(backend="qdrant", url=":memory:", path=tmp_path / "store")
+    )
+    settings = Settings(store=store)
+    sparse = SparseEncoder(settings.sparse)
+    index = open_index(short, settings, embedder, sparse)
+    try:
+        assert index.n_points == len(docs) == N_SHORT_DOCS
+        cached = warm_query_cache(embedder, queries)
+        for alpha in (0.3, 0.5):
+            retriever = Retriever(index.store, cached, sparse, Fusion("weighted", 60, alpha))
+            in_store, _ = run_queries(
+                retriever, queries, RunOptions("hybrid", fusion="weighted", alpha=alpha)
+            )
+            in_eval, _ = run_queries(retriever, queries, RunOptions("fusion", alpha=alpha))
+            assert in_store.keys() == in_eval.keys()
+            for qid, eval_q in in_eval.items():
+                assert ranked(in_store[qid]) == ranked(eval_q), (alpha, qid)
+                for doc, score in eval_q.items():
+                    assert in_store[qid][doc] == round(score, 6), (alpha, qid, doc)
+    finally:
+        index.close()
