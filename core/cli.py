@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from importlib.metadata import entry_points
@@ -36,6 +37,22 @@ def _root(
     configure_logging(verbose)
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message (and the traceback, if any)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as a JSON line (non-ASCII escaped, so any text is one valid line)."""
+        entry = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
 def configure_logging(verbose: bool = False) -> None:
     """Stdlib logging for entry points: plain on a terminal, JSON lines otherwise."""
     level = logging.DEBUG if verbose else logging.INFO
@@ -43,12 +60,7 @@ def configure_logging(verbose: bool = False) -> None:
     if sys.stderr.isatty():
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     else:
-        handler.setFormatter(
-            logging.Formatter(
-                '{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s",'
-                '"message":%(message)r}'
-            )
-        )
+        handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

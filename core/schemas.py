@@ -6,9 +6,9 @@ import hashlib
 import json
 from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 
 class SourceType(StrEnum):
@@ -191,19 +191,32 @@ class ScoredChunk(StoredChunk):
 JSONDict = dict[str, Any]
 
 
+def _json_integer(value: object) -> object:
+    """JSON Schema's integer: a number with no fraction; never a boolean or a string."""
+    if isinstance(value, bool | str | bytes):
+        raise ValueError("Input should be a JSON integer, not a boolean or a string")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+"""An int field of a request: 2 and 2.0 are accepted (both JSON integers), true and "2" not."""
+
+
 class SearchFilter(BaseModel):
     """Payload filters for retrieval; every set field must match (a list matches any value)."""
 
     model_config = ConfigDict(extra="forbid")
 
     source_types: list[SourceType] | None = Field(None, description="article, pdf, abstract, trial")
-    year_from: int | None = Field(None, ge=1800, le=2200, description="Publication/start year >=")
-    year_to: int | None = Field(None, ge=1800, le=2200, description="Publication/start year <=")
+    year_from: JsonInt | None = Field(
+        None, ge=1800, le=2200, description="Publication/start year >="
+    )
+    year_to: JsonInt | None = Field(None, ge=1800, le=2200, description="Publication/start year <=")
     phases: list[str] | None = Field(None, description="Trial phases, e.g. PHASE1, PHASE2")
     statuses: list[str] | None = Field(None, description="Trial overall status, e.g. RECRUITING")
     conditions: list[str] | None = Field(None, description="Trial condition (case-insensitive)")
     interventions: list[str] | None = Field(None, description="Trial intervention name")
-    has_results: bool | None = Field(None, description="Trials with posted results only")
+    has_results: StrictBool | None = Field(None, description="Trials with posted results only")
     doc_ids: list[str] | None = Field(None, description="Restrict to these document ids")
 
     def is_empty(self) -> bool:

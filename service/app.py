@@ -1,29 +1,26 @@
-"""The FastAPI application: ``create_app`` + a lifespan that opens and closes the store, the
-embedder and the LLM client. Nothing is built at import time."""
+"""The FastAPI application: ``create_app`` + a lifespan that opens and closes the resources in
+``service.state``. Nothing is built at import time."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.config import Settings, get_settings
-from core.embedding import Embedder, load_embedder
-from core.errors import LitragError, StoreError
-from core.retrieval import Retriever, fusion_from
-from core.sparse import SparseEncoder
-from core.store import VectorStore, meta_for, open_store
-from core.verify import make_verifier
-from service.answer.engine import AnswerEngine, GeneratorUnavailable
-from service.answer.llm import LLMClient, LLMError
+from core.errors import LitragError
+from service.errors import rest_response
+from service.metrics import Metrics, MetricsMiddleware
+from service.routes import docs, documents, health, openai_compat, query, web
+from service.state import State
 
 log = logging.getLogger("litrag.service")
 
@@ -35,53 +32,11 @@ and every sentence's support is reported in `verification`.
 
 Authentication: when `LITRAG_SERVICE__API_KEY` is set, send `Authorization: Bearer <key>`
 (or `X-API-Key: <key>`).
+
+Errors are JSON `{"error": {"type", "message"}}` (OpenAI's error shape on
+`/v1/chat/completions` and `/v1/models`); request bodies are JSON
+(`Content-Type: application/json`).
 """
-
-
-@dataclass
-class State:
-    """What the lifespan opened; ``store_error`` says why the store is not available."""
-
-    settings: Settings
-    embedder: Embedder | None = None
-    store: VectorStore | None = None
-    engine: AnswerEngine | None = None
-    llm: LLMClient | None = None
-    store_error: str | None = None
-
-
-def _open(state: State) -> None:
-    settings = state.settings
-    state.embedder = load_embedder(settings.embedding)
-    # the citation verifier loads now: a missing or broken model fails the start, not an answer
-    make_verifier(settings.answer, state.embedder)
-    sparse = SparseEncoder(settings.sparse)
-    if settings.llm.base_url:
-        state.llm = LLMClient(settings.llm)
-    try:
-        state.store = open_store(
-            settings.store,
-            meta_for(settings, state.embedder.name, state.embedder.dim, sparse.name),
-            create=False,
-        )
-    except LitragError as exc:
-        state.store_error = str(exc)
-        log.error("store unavailable: %s", exc)
-        return
-    retriever = Retriever(state.store, state.embedder, sparse, fusion_from(settings.retrieval))
-    state.engine = AnswerEngine(settings, retriever, state.embedder, state.llm)
-
-
-def _close(state: State) -> None:
-    if state.store is not None:
-        try:
-            state.store.close()
-        except StoreError as exc:  # e.g. already closed: shutdown must still release the rest
-            log.warning("closing the store failed: %s", exc)
-        state.store = None
-    if state.llm is not None:
-        state.llm.close()
-    state.engine = None
 
 
 class BodyLimit:
@@ -148,9 +103,38 @@ class _TooLarge(Exception):
     pass
 
 
-def error_body(kind: str, message: str) -> dict[str, Any]:
-    """The JSON error shape every handler returns."""
-    return {"error": {"type": kind, "message": message}}
+def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
+    """The generated document, with the configured limits as schema bounds (so clients and
+    property-based tests see the limits the routes enforce)."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            summary=app.summary,
+            description=app.description,
+            routes=app.routes,
+        )
+        components = schema["components"]["schemas"]
+        # the chat route reads its body itself (OpenAI-shaped errors): document the model here
+        chat = openai_compat.ChatRequest.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+        for name, definition in chat.pop("$defs", {}).items():
+            components.setdefault(name, definition)
+        components["ChatRequest"] = chat
+        s = settings.service
+        for name in ("SearchRequest", "AnswerRequest", "ChatRequest"):
+            props = components.get(name, {}).get("properties", {})
+            for field in ("query", "question"):
+                if field in props:
+                    props[field]["maxLength"] = s.max_question_chars
+            top_k = props.get("top_k")
+            if top_k is not None:
+                for option in top_k.get("anyOf", [top_k]):
+                    if option.get("type") == "integer":
+                        option["maximum"] = s.max_top_k
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -160,11 +144,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        _open(state)
+        state.open()
         try:
             yield
         finally:
-            _close(state)
+            state.close()
 
     app = FastAPI(
         title="litrag",
@@ -172,59 +156,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Biomedical literature answers whose every citation is a verified retrieved chunk",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by routes/docs.py from packaged assets (no CDN)
+        redoc_url=None,
     )
+    metrics = Metrics(lambda: state.store)
     app.state.litrag = state
+    app.state.metrics = metrics
     app.add_middleware(BodyLimit, limit=settings.service.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
 
-    @app.exception_handler(StoreError)
-    async def _store_error(request: Request, exc: StoreError) -> JSONResponse:
-        return JSONResponse(status_code=503, content=error_body("store_unavailable", str(exc)))
+    async def _error(request: Request, exc: Exception) -> JSONResponse:
+        response = rest_response(exc)
+        if response.status_code >= 500 and not isinstance(exc, LitragError):
+            log.error("unexpected error on %s", request.url.path, exc_info=exc)
+        return response
 
-    @app.exception_handler(LLMError)
-    async def _llm_error(request: Request, exc: LLMError) -> JSONResponse:
-        kind = "llm_timeout" if exc.status == 504 else "llm_unavailable"
-        return JSONResponse(status_code=exc.status, content=error_body(kind, str(exc)))
+    for kind in (LitragError, StarletteHTTPException, RequestValidationError, Exception):
+        app.add_exception_handler(kind, _error)
 
-    @app.exception_handler(GeneratorUnavailable)
-    async def _no_llm(request: Request, exc: GeneratorUnavailable) -> JSONResponse:
-        return JSONResponse(status_code=422, content=error_body("llm_not_configured", str(exc)))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        # 401 (API key) and 404 (document, chunk) in the documented ErrorBody shape
-        kind = {401: "unauthorized", 404: "not_found"}.get(exc.status_code, "http_error")
-        return JSONResponse(
-            status_code=exc.status_code,
-            content=error_body(kind, str(exc.detail)),
-            headers=exc.headers,
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        msgs = [
-            f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()
-        ]
-        return JSONResponse(
-            status_code=422,
-            content={**error_body("invalid_request", "; ".join(msgs)), "detail": exc.errors()},
-        )
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s", request.url.path)
-        return JSONResponse(
-            status_code=500, content=error_body("internal_error", f"{type(exc).__name__}")
-        )
-
-    from service.routes import documents, health, openai_compat, query, web
-
-    app.include_router(health.router)
-    app.include_router(query.router)
-    app.include_router(documents.router)
-    app.include_router(openai_compat.router)
-    app.include_router(web.router)
+    for router in (
+        health.router,
+        query.router,
+        documents.router,
+        openai_compat.router,
+        web.router,
+        docs.router,
+    ):
+        app.include_router(router)
     app.mount("/static", web.static_files(), name="static")
+    app.mount("/docs-assets", docs.assets(), name="docs-assets")
+    app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
     return app
-
-
-Handler = Callable[[Request], Awaitable[Any]]

@@ -1,15 +1,16 @@
-"""Request dependencies: the opened state, the answer engine, and the optional API key."""
+"""Request dependencies: the opened state, the answer engine, the API key check."""
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 
 from core.errors import StoreError
 from service.answer.engine import AnswerEngine
-from service.app import State
+from service.guards import check_api_key
+from service.metrics import Metrics
+from service.state import State
 
 
 def get_state(request: Request) -> State:
@@ -21,23 +22,27 @@ def get_state(request: Request) -> State:
 StateDep = Annotated[State, Depends(get_state)]
 
 
+def get_metrics(request: Request) -> Metrics:
+    """The application's metrics."""
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+
+
 def require_api_key(request: Request, state: StateDep) -> None:
-    """401 unless the configured key is sent as Bearer token or X-API-Key (constant-time check)."""
-    key = state.settings.service.api_key
-    if key is None or not key.get_secret_value():
-        return
-    auth = request.headers.get("authorization", "")
-    given = auth[7:] if auth.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
-    if not hmac.compare_digest(given.encode(), key.get_secret_value().encode()):
-        raise HTTPException(
-            status_code=401,
-            detail="missing or invalid API key",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    """401 unless the configured key is sent (see ``service.guards.check_api_key``)."""
+    check_api_key(state.settings.service, request.headers)
 
 
 def get_engine(state: StateDep) -> AnswerEngine:
     """The engine, or 503 when the store could not be opened."""
+    return engine_of(state)
+
+
+def engine_of(state: State) -> AnswerEngine:
+    """The engine, or StoreError (503) saying why the store is not open."""
     if state.engine is None:
         raise StoreError(state.store_error or "the store is not open")
     return state.engine

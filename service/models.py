@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from core.ids import all_urls, source_url
-from core.schemas import Identifiers, ScoredChunk, SearchFilter, SourceType, TrialInfo
+from core.schemas import Identifiers, JsonInt, ScoredChunk, SearchFilter, SourceType, TrialInfo
 
 RetrievalMode = Literal["dense", "sparse", "hybrid"]
 
@@ -21,27 +21,43 @@ class _Req(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+#: A question or query must contain something other than white space.
+NOT_BLANK = r"\S"
+
+
 class SearchRequest(_Req):
     """A retrieval query."""
 
     query: str = Field(
-        min_length=1, description="Free-text query", examples=["mRNA cancer vaccine"]
+        min_length=1,
+        pattern=NOT_BLANK,
+        description="Free-text query (at most service.max_question_chars characters)",
+        examples=["mRNA cancer vaccine"],
     )
-    top_k: int = Field(10, ge=1, description="Passages to return (at most service.max_top_k)")
+    top_k: JsonInt = Field(10, ge=1, description="Passages to return (at most service.max_top_k)")
     mode: RetrievalMode = Field(
         "hybrid",
         description="dense, sparse (BM25) or hybrid (both fused as LITRAG_RETRIEVAL__FUSION says)",
     )
     filters: SearchFilter | None = Field(None, description="Payload filters")
-    per_doc_cap: int | None = Field(3, ge=1, description="Most passages per document; null = none")
+    per_doc_cap: JsonInt | None = Field(
+        3, ge=1, description="Most passages per document; null = none"
+    )
 
 
 class AnswerRequest(_Req):
     """A question to answer (or a broad question to report on) with tied citations."""
 
-    question: str = Field(min_length=1, examples=[EXAMPLE_QUESTION])
+    question: str = Field(
+        min_length=1,
+        pattern=NOT_BLANK,
+        description="The question (at most service.max_question_chars characters)",
+        examples=[EXAMPLE_QUESTION],
+    )
     mode: Literal["answer", "report"] = Field("answer", description="answer, or a sectioned report")
-    top_k: int | None = Field(None, ge=1, description="Passages per answer or report section")
+    top_k: JsonInt | None = Field(
+        None, ge=1, description="Passages per answer or report section (at most service.max_top_k)"
+    )
     retrieval_mode: RetrievalMode = "hybrid"
     filters: SearchFilter | None = None
     generator: Literal["auto", "extractive", "llm"] = Field(
@@ -52,7 +68,7 @@ class AnswerRequest(_Req):
         description="Contradicted and not-supported sentences: flag (kept, marked) or drop "
         "(default from settings)",
     )
-    stream: bool = Field(False, description="Server-sent events: passages, deltas, final")
+    stream: StrictBool = Field(False, description="Server-sent events: passages, deltas, final")
 
 
 class Passage(BaseModel):
@@ -297,7 +313,18 @@ class AnswerResponse(BaseModel):
     timings: dict[str, float]
 
 
+class ErrorDetail(BaseModel):
+    """What went wrong."""
+
+    type: str = Field(description="Stable error type, e.g. store_unavailable, invalid_request")
+    message: str
+    param: str | None = Field(None, description="The request field at fault, when there is one")
+
+
 class ErrorBody(BaseModel):
     """Error response."""
 
-    error: dict[str, str] = Field(examples=[{"type": "store_unavailable", "message": "..."}])
+    error: ErrorDetail = Field(examples=[{"type": "store_unavailable", "message": "..."}])
+    detail: list[dict[str, Any]] | None = Field(
+        None, description="For invalid requests: each field error (loc, msg, type)"
+    )

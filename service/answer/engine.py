@@ -6,13 +6,12 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from openai.types.chat import ChatCompletionMessageParam
 
 from core.config import Settings
 from core.embedding import CachedEmbedder, Embedder
-from core.errors import LitragError
 from core.ids import source_url
 from core.retrieval import Retriever
 from core.schemas import ScoredChunk, SearchFilter, SourceType
@@ -20,16 +19,18 @@ from core.verify import make_verifier
 from service.answer import prompts
 from service.answer.compose import Composed, compose
 from service.answer.draft import Draft, DraftSentence, parse_cited_text
+from service.answer.events import Delta, Event, Final, Passages, Question
 from service.answer.extractive import NO_EVIDENCE, extract
 from service.answer.llm import LLMClient, LLMError
 from service.answer.plan import is_trials_facet, plan_sections, retrieval_query
-from service.models import AnswerRequest, AnswerResponse, Passage, TrialRow
-
-Event = tuple[str, dict[str, Any]]
-
-
-class GeneratorUnavailable(LitragError):
-    """generator='llm' was asked for but no endpoint is configured."""
+from service.answer.safety import (
+    DeltaBuffer,
+    MarkdownSanitiser,
+    draft_safe,
+    without_instructions,
+)
+from service.errors import GeneratorUnavailable
+from service.models import AnswerResponse, Passage, TrialRow
 
 
 @dataclass
@@ -55,7 +56,12 @@ class AnswerEngine:
         self.llm = llm
 
     # -- helpers ------------------------------------------------------------------------------
-    def _generator(self, req: AnswerRequest) -> Literal["extractive", "llm"]:
+    def check(self, req: Question) -> None:
+        """Raise what would fail the request before any work (e.g. no LLM for generator=llm):
+        a stream calls this before its response starts."""
+        self._generator(req)
+
+    def _generator(self, req: Question) -> Literal["extractive", "llm"]:
         if req.generator == "llm" and self.llm is None:
             raise GeneratorUnavailable(
                 "generator 'llm' requested but no LLM endpoint is configured (LITRAG_LLM__BASE_URL)"
@@ -65,7 +71,11 @@ class AnswerEngine:
         return "llm"
 
     def _messages(self, question: str, hits: list[ScoredChunk]) -> list[ChatCompletionMessageParam]:
-        passages = [(h.doc.title, " > ".join(h.chunk.section_path), h.chunk.text) for h in hits]
+        # document text is data: sentences that read as instructions to a model are left out
+        passages = [
+            (h.doc.title, " > ".join(h.chunk.section_path), without_instructions(h.chunk.text))
+            for h in hits
+        ]
         return [
             {"role": "system", "content": prompts.SYSTEM},
             {
@@ -101,7 +111,7 @@ class AnswerEngine:
     def _search(
         self,
         query: str,
-        req: AnswerRequest,
+        req: Question,
         top_k: int,
         flt: SearchFilter | None,
         exclude: frozenset[str] = frozenset(),
@@ -117,33 +127,26 @@ class AnswerEngine:
         return res.chunks, res.embed_ms + res.search_ms
 
     # -- answer mode --------------------------------------------------------------------------
-    def answer(self, req: AnswerRequest) -> AnswerResponse:
+    def answer(self, req: Question) -> AnswerResponse:
         """A cited answer (non-streaming)."""
-        events = list(self.events(req, stream_deltas=False))
-        final = events[-1]
-        assert final[0] == "final"
-        return AnswerResponse.model_validate(final[1])
+        for event in self.events(req, stream_deltas=False):
+            if isinstance(event, Final):
+                return event.response
+        raise AssertionError("the engine always ends with a Final event")
 
-    def events(self, req: AnswerRequest, stream_deltas: bool = True) -> Iterator[Event]:
+    def events(self, req: Question, stream_deltas: bool = True) -> Iterator[Event]:
         """passages → delta* → final (the verified response)."""
         if req.mode == "report":
             yield from self._report_events(req)
         else:
             yield from self._answer_events(req, stream_deltas)
 
-    def _answer_events(self, req: AnswerRequest, stream_deltas: bool) -> Iterator[Event]:
+    def _answer_events(self, req: Question, stream_deltas: bool) -> Iterator[Event]:
         t0 = time.perf_counter()
         generator = self._generator(req)
         top_k = req.top_k or self.settings.answer.top_k
-        hits, retrieve_ms = self._search(req.question, req, top_k, req.filters)
-        yield (
-            "passages",
-            {
-                "passages": [
-                    Passage.of(i + 1, h).model_dump(mode="json") for i, h in enumerate(hits)
-                ]
-            },
-        )
+        hits, retrieve_ms = self._search(req.text, req, top_k, req.filters)
+        yield Passages([Passage.of(i + 1, h) for i, h in enumerate(hits)])
         t1 = time.perf_counter()
         degraded = False
         draft = Draft()
@@ -151,12 +154,16 @@ class AnswerEngine:
         if generator == "llm" and hits:
             assert self.llm is not None
             try:
-                messages = self._messages(req.question, hits)
+                messages = self._messages(req.text, hits)
                 if stream_deltas:
                     parts: list[str] = []
+                    buffer = DeltaBuffer()
                     for delta in self.llm.stream(messages):
                         parts.append(delta)
-                        yield "delta", {"text": delta}
+                        if safe := buffer.feed(delta):
+                            yield Delta(safe)
+                    if rest := buffer.flush():
+                        yield Delta(rest)
                     text = "".join(parts)
                 else:
                     text = self.llm.complete(messages)
@@ -167,11 +174,11 @@ class AnswerEngine:
                 degraded, generator, draft = True, "extractive", Draft()
         if generator == "extractive" or not hits:
             draft.sentences = self._extractive(
-                cache, req.question, hits, None, self.settings.answer.max_sentences
+                cache, req.text, hits, None, self.settings.answer.max_sentences
             )
             if stream_deltas:
                 for i, s in enumerate(draft.sentences):
-                    yield "delta", {"text": (" " if i else "") + s.text}
+                    yield Delta((" " if i else "") + draft_safe(s.text))
         if not draft.sentences:
             draft.sentences = [DraftSentence(NO_EVIDENCE, [])]
         t2 = time.perf_counter()
@@ -180,7 +187,7 @@ class AnswerEngine:
         composed = compose(draft, hits, verifier, policy, repair=generator == "llm")
         t3 = time.perf_counter()
         timings = _timings(t0, t1, t2, t3, retrieve_ms)
-        yield "final", _final(req, "answer", composed, generator, degraded, timings, None)
+        yield Final(_final(req, "answer", composed, generator, degraded, timings, None))
 
     # -- report mode --------------------------------------------------------------------------
     def _plan(self, question: str) -> list[tuple[str, str]]:
@@ -207,12 +214,12 @@ class AnswerEngine:
                 pass  # a plan is not worth failing the report for: fall back to the facet split
         return plan_sections(question, n)
 
-    def _report_events(self, req: AnswerRequest) -> Iterator[Event]:
+    def _report_events(self, req: Question) -> Iterator[Event]:
         t0 = time.perf_counter()
         generator = self._generator(req)
         a = self.settings.answer
         top_k = req.top_k or a.top_k
-        plan = self._plan(req.question)
+        plan = self._plan(req.text)
         retrieve_ms = 0.0
         sections: list[_Section] = []
         used: set[str] = set()
@@ -232,14 +239,7 @@ class AnswerEngine:
                 if best is None or h.score > best.score:
                     trial_hits[h.chunk.doc_id] = h
         all_hits = _unique(h for s in sections for h in s.hits)
-        yield (
-            "passages",
-            {
-                "passages": [
-                    Passage.of(i + 1, h).model_dump(mode="json") for i, h in enumerate(all_hits)
-                ]
-            },
-        )
+        yield Passages([Passage.of(i + 1, h) for i, h in enumerate(all_hits)])
         t1 = time.perf_counter()
         draft = Draft()
         degraded = False
@@ -260,7 +260,7 @@ class AnswerEngine:
                 cache, sec.query, sec.hits, sec.title, a.report_section_sentences, seen
             )
         for sec in sections:
-            yield "delta", {"text": f"## {sec.title}\n"}
+            yield Delta(f"## {MarkdownSanitiser()(sec.title)}\n")
         t2 = time.perf_counter()
         trials = _trial_rows(trial_hits, a.report_max_trials)
         verifier = make_verifier(a, cache)
@@ -276,22 +276,22 @@ class AnswerEngine:
         )
         t3 = time.perf_counter()
         timings = _timings(t0, t1, t2, t3, retrieve_ms)
-        yield "final", _final(req, "report", composed, generator, degraded, timings, trials)
+        yield Final(_final(req, "report", composed, generator, degraded, timings, trials))
 
 
 def _final(
-    req: AnswerRequest,
+    req: Question,
     mode: Literal["answer", "report"],
     composed: Composed,
     generator: Literal["extractive", "llm"],
     degraded: bool,
     timings: dict[str, float],
     trials: list[TrialRow] | None,
-) -> dict[str, Any]:
-    """The ``final`` event: the verified response as JSON."""
+) -> AnswerResponse:
+    """The verified response the ``Final`` event carries."""
     answer, sections, citations, sources, passages, verification = composed
     return AnswerResponse(
-        question=req.question,
+        question=req.text,
         mode=mode,
         answer=answer,
         sections=sections,
@@ -303,7 +303,7 @@ def _final(
         generator=generator,
         degraded=degraded,
         timings=timings,
-    ).model_dump(mode="json")
+    )
 
 
 def _timings(t0: float, t1: float, t2: float, t3: float, retrieve_ms: float) -> dict[str, float]:

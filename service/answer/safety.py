@@ -112,3 +112,47 @@ class MarkdownSanitiser:
         text, n = escape(" ".join(text.split()))
         self.escaped += n
         return text
+
+
+def draft_safe(text: str) -> str:
+    """Draft text (a streamed delta) without URLs and with HTML openings escaped; brackets are
+    kept, so the generator's ``[n]`` markers still read as citations before verification."""
+    text, _ = remove_urls(text)
+    return _HTML_OPEN.sub("&lt;", text)
+
+
+#: Where a streamed draft may be cut: after a sentence's end or a line break.
+_CUT = re.compile(r"(?<=[.!?])\s+|\n")
+
+
+@dataclass
+class DeltaBuffer:
+    """Holds streamed model text back to whole sentences, so a URL or a tag split across two
+    pieces is still seen whole when the sentence is made safe."""
+
+    pending: str = ""
+
+    def feed(self, piece: str) -> str:
+        """The safe text of the sentences ``piece`` completes ("" while none is complete)."""
+        self.pending += piece
+        cuts = list(_CUT.finditer(self.pending))
+        if not cuts:
+            return ""
+        end = cuts[-1].end()
+        done, self.pending = self.pending[:end], self.pending[end:]
+        return draft_safe(done)
+
+    def flush(self) -> str:
+        """The safe text of what is left."""
+        done, self.pending = self.pending, ""
+        return draft_safe(done)
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def without_instructions(text: str) -> str:
+    """``text`` without its sentences that read as instructions to a model (for prompts)."""
+    sentences = _SENTENCE_END.split(text)
+    kept = [s for s in sentences if not is_instruction(s)]
+    return text if len(kept) == len(sentences) else " ".join(kept)

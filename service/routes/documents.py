@@ -5,12 +5,18 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 
 from core.ids import all_urls, source_url
 from service.deps import AuthDep, EngineDep
+from service.errors import NotFound, error_responses
 
-router = APIRouter(prefix="/v1", tags=["documents"], dependencies=[AuthDep])
+router = APIRouter(
+    prefix="/v1",
+    tags=["documents"],
+    dependencies=[AuthDep],
+    responses=error_responses(401, 404, 503),
+)
 
 
 @router.get("/documents/{doc_id:path}", summary="A document's metadata and its chunks")
@@ -18,7 +24,7 @@ def get_document(doc_id: str, engine: EngineDep) -> dict[str, Any]:
     """Metadata (as stored) and every chunk of ``doc_id`` (e.g. ``nct:NCT04267848``)."""
     chunks = engine.retriever.store.doc_chunks(doc_id)
     if not chunks:
-        raise HTTPException(status_code=404, detail=f"no document {doc_id!r}")
+        raise NotFound(f"no document {doc_id!r}", param="doc_id")
     doc = chunks[0].doc
     return {
         "document": doc.model_dump(mode="json"),
@@ -33,7 +39,7 @@ def get_chunk(chunk_id: UUID, engine: EngineDep) -> dict[str, Any]:
     """The stored chunk ``chunk_id`` (a UUID)."""
     found = engine.retriever.store.retrieve([str(chunk_id)])
     if not found:
-        raise HTTPException(status_code=404, detail=f"no chunk {str(chunk_id)!r}")
+        raise NotFound(f"no chunk {str(chunk_id)!r}", param="chunk_id")
     hit = found[0]
     return {
         "chunk": hit.chunk.model_dump(mode="json"),

@@ -15,7 +15,6 @@ missing or wrong API key (checked here, not by the service's generic dependency)
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import re
@@ -26,15 +25,25 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from core.errors import LitragError, StoreError
-from core.schemas import SearchFilter
-from service.answer.engine import AnswerEngine, Event, GeneratorUnavailable
-from service.answer.llm import LLMError
-from service.app import State
-from service.models import AnswerRequest
+from core.errors import LitragError
+from core.schemas import JsonInt, SearchFilter
+from service.answer.events import Event, Final, Question
+from service.deps import engine_of, get_metrics, get_state
+from service.errors import (
+    InvalidBody,
+    InvalidRequest,
+    NotFound,
+    error_responses,
+    openai_body,
+    openai_response,
+    problem,
+)
+from service.guards import check_api_key, check_limits, read_json_body
+from service.metrics import observe_answer
+from service.models import AnswerResponse
 
 log = logging.getLogger("litrag.service")
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -42,6 +51,32 @@ router = APIRouter(prefix="/v1", tags=["openai"])
 MODELS: dict[str, Literal["answer", "report"]] = {"litrag": "answer", "litrag-report": "report"}
 CREATED = 1_700_000_000  # fixed "created" of the listed models
 PIECE = re.compile(r"\S+\s*|\s+")  # streamed pieces: one word and the space after it
+
+
+#: What ``messages`` must contain: a user message with text (a string or a text part).
+USER_MESSAGE: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "role": {"const": "user"},
+        "content": {
+            "anyOf": [
+                {"type": "string", "pattern": r"\S"},
+                {
+                    "type": "array",
+                    "contains": {
+                        "type": "object",
+                        "properties": {
+                            "type": {"const": "text"},
+                            "text": {"type": "string", "pattern": r"\S"},
+                        },
+                        "required": ["type", "text"],
+                    },
+                },
+            ]
+        },
+    },
+    "required": ["role", "content"],
+}
 
 
 class ChatMessage(BaseModel):
@@ -68,204 +103,163 @@ class ChatRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    model: str
-    messages: list[ChatMessage] = Field(min_length=1)
-    stream: bool = False
+    model: Literal["litrag", "litrag-report"] = Field(
+        description="litrag (answer) or litrag-report (sectioned report)"
+    )
+    messages: list[ChatMessage] = Field(
+        min_length=1,
+        description="The last user message with text is the question",
+        json_schema_extra={"contains": USER_MESSAGE},
+    )
+    stream: StrictBool = False
     # litrag extensions, sent with the client's ``extra_body``
     filters: SearchFilter | None = None
-    top_k: int | None = Field(None, ge=1)
-
-
-class OpenAIError(Exception):
-    """An error answered with OpenAI's body shape."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        kind: str = "invalid_request_error",
-        param: str | None = None,
-        code: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
-
-    def response(self) -> JSONResponse:
-        """The JSON response (401 also says how to authenticate)."""
-        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
-        return JSONResponse(status_code=self.status, content=self.body, headers=headers)
-
-
-def _from_litrag(exc: Exception) -> OpenAIError:
-    """Store, LLM and engine errors as OpenAI errors with the service's usual statuses."""
-    if isinstance(exc, LLMError):
-        code = "llm_timeout" if exc.status == 504 else "llm_unavailable"
-        return OpenAIError(exc.status, str(exc), "api_error", None, code)
-    if isinstance(exc, GeneratorUnavailable):
-        return OpenAIError(422, str(exc), "invalid_request_error", None, "llm_not_configured")
-    if isinstance(exc, StoreError):
-        return OpenAIError(503, str(exc), "api_error", None, "store_unavailable")
-    return OpenAIError(503, str(exc), "api_error", None, "service_unavailable")
-
-
-def _state(request: Request) -> State:
-    state: State = request.app.state.litrag
-    return state
-
-
-def _check_key(request: Request, state: State) -> None:
-    key = state.settings.service.api_key
-    if key is None or not key.get_secret_value():
-        return
-    auth = request.headers.get("authorization", "")
-    given = auth[7:] if auth.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
-    if not given:
-        raise OpenAIError(
-            401,
-            "You didn't provide an API key: send it as 'Authorization: Bearer <key>'.",
-            code="invalid_api_key",
-        )
-    if not hmac.compare_digest(given.encode(), key.get_secret_value().encode()):
-        raise OpenAIError(401, "Incorrect API key provided.", code="invalid_api_key")
-
-
-def _engine(state: State) -> AnswerEngine:
-    if state.engine is None:
-        reason = state.store_error or "the store is not open"
-        raise OpenAIError(503, reason, "api_error", None, "store_unavailable")
-    return state.engine
+    top_k: JsonInt | None = Field(None, ge=1, description="At most service.max_top_k")
 
 
 def _model_card(model_id: str) -> dict[str, Any]:
     return {"id": model_id, "object": "model", "created": CREATED, "owned_by": "litrag"}
 
 
-@router.get("/models", summary="Models for the OpenAI-compatible endpoint")
+MODEL_ERRORS = error_responses(401, 404)
+CHAT_ERRORS = error_responses(400, 401, 404, 415, 422, 502, 503, 504)
+
+
+def _authorized(request: Request) -> None:
+    check_api_key(get_state(request).settings.service, request.headers)
+
+
+@router.get("/models", summary="Models for the OpenAI-compatible endpoint", responses=MODEL_ERRORS)
 def list_models(request: Request) -> JSONResponse:
     """``litrag`` (answer) and ``litrag-report`` (sectioned report)."""
     try:
-        _check_key(request, _state(request))
-    except OpenAIError as err:
-        return err.response()
+        _authorized(request)
+    except Exception as exc:
+        return openai_response(exc)
     return JSONResponse({"object": "list", "data": [_model_card(m) for m in MODELS]})
 
 
-@router.get("/models/{model_id}", summary="One model of the OpenAI-compatible endpoint")
+@router.get(
+    "/models/{model_id}",
+    summary="One model of the OpenAI-compatible endpoint",
+    responses=MODEL_ERRORS,
+)
 def get_model(model_id: str, request: Request) -> JSONResponse:
     """The model card, or 404 ``model_not_found``."""
     try:
-        _check_key(request, _state(request))
+        _authorized(request)
         if model_id not in MODELS:
             raise _unknown_model(model_id)
-    except OpenAIError as err:
-        return err.response()
+    except Exception as exc:
+        return openai_response(exc)
     return JSONResponse(_model_card(model_id))
 
 
-def _unknown_model(model: str) -> OpenAIError:
-    return OpenAIError(
-        404,
-        f"The model '{model}' does not exist; use one of: {', '.join(MODELS)}",
+def _unknown_model(model: str) -> NotFound:
+    return NotFound(
+        f"The model {model!r} does not exist; use one of: {', '.join(MODELS)}",
         param="model",
-        code="model_not_found",
+        kind="model_not_found",
     )
 
 
 async def _parse(request: Request) -> ChatRequest:
-    try:
-        raw = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise OpenAIError(400, f"The body is not valid JSON: {exc}") from exc
+    raw = await read_json_body(request)
     if not isinstance(raw, dict):
-        raise OpenAIError(400, "The body must be a JSON object.")
-    if "model" in raw and isinstance(raw["model"], str) and raw["model"] not in MODELS:
+        raise InvalidBody("The body must be a JSON object.")
+    if isinstance(raw.get("model"), str) and raw["model"] not in MODELS:
         raise _unknown_model(raw["model"])
     try:
         return ChatRequest.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         param = ".".join(str(p) for p in first["loc"]) or None
-        raise OpenAIError(400, f"{param}: {first['msg']}", param=param) from exc
+        raise InvalidBody(f"{param}: {first['msg']}", param=param) from exc
 
 
-def _answer_request(chat: ChatRequest, state: State) -> AnswerRequest:
-    if chat.model not in MODELS:
-        raise _unknown_model(chat.model)
+def _question(chat: ChatRequest, request: Request) -> Question:
     users = [m for m in chat.messages if m.role == "user" and m.text().strip()]
     if not users:
-        raise OpenAIError(
-            400, "No user message: the last user message is the question.", param="messages"
+        raise InvalidBody(
+            "No user message: the last user message is the question.", param="messages"
         )
-    question = users[-1].text().strip()
-    limits = state.settings.service
-    if len(question) > limits.max_question_chars:
-        raise OpenAIError(
-            400,
-            f"The question is {len(question)} characters; the limit is "
-            f"{limits.max_question_chars}.",
-            param="messages",
-            code="context_length_exceeded",
-        )
-    if chat.top_k is not None and chat.top_k > limits.max_top_k:
-        raise OpenAIError(
-            400, f"top_k is {chat.top_k}; the limit is {limits.max_top_k}.", param="top_k"
-        )
-    return AnswerRequest(
-        question=question, mode=MODELS[chat.model], top_k=chat.top_k, filters=chat.filters
-    )
+    text = users[-1].text().strip()
+    try:
+        check_limits(get_state(request).settings.service, text, "messages", chat.top_k)
+    except InvalidRequest as exc:
+        # OpenAI clients expect 400 for a request over a limit
+        kind = "context_length_exceeded" if exc.param == "messages" else "invalid_request"
+        raise InvalidBody(str(exc), param=exc.param, kind=kind) from exc
+    return Question(text=text, mode=MODELS[chat.model], top_k=chat.top_k, filters=chat.filters)
 
 
-def _extra(final: dict[str, Any]) -> dict[str, Any]:
+def _extra(final: AnswerResponse) -> dict[str, Any]:
     """The structured part of a final answer, under ``litrag``."""
-    keys = ("mode", "citations", "sources", "verification", "sections", "trials", "generator")
-    return {k: final.get(k) for k in (*keys, "degraded")}
+    keys = {"mode", "citations", "sources", "verification", "sections", "trials", "generator"}
+    return final.model_dump(mode="json", include=keys | {"degraded"})
 
 
-@router.post("/chat/completions", summary="OpenAI-compatible chat completion with citations")
+CHAT_SCHEMA = {"$ref": "#/components/schemas/ChatRequest"}
+
+
+@router.post(
+    "/chat/completions",
+    summary="OpenAI-compatible chat completion with citations",
+    responses={
+        **CHAT_ERRORS,
+        200: {
+            "description": "A chat.completion, or with stream=true chat.completion.chunk events",
+            "content": {
+                "application/json": {},
+                "text/event-stream": {"schema": {"type": "string"}},
+            },
+        },
+    },
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": CHAT_SCHEMA}}}
+    },
+)
 async def chat_completions(request: Request) -> Any:
     """The last user message is answered (model ``litrag``) or reported on (``litrag-report``).
 
     The content carries ``[n]`` markers; ``litrag.citations[n-1]`` is the chunk behind each.
     ``stream: true`` answers with ``chat.completion.chunk`` server-sent events and ``[DONE]``.
     """
-    state = _state(request)
     try:
-        _check_key(request, state)
+        _authorized(request)
         chat = await _parse(request)
-        req = _answer_request(chat, state)
-        engine = _engine(state)
-        events = engine.events(req, stream_deltas=False)
+        question = _question(chat, request)
+        engine = engine_of(get_state(request))
+        engine.check(question)
+        events = engine.events(question, stream_deltas=False)
         # Retrieval runs before the first event: its failure is still an HTTP status.
-        first = await run_in_threadpool(_next, events)
+        first = await run_in_threadpool(next, events)
         if not chat.stream:
-            final = first if first[0] == "final" else await run_in_threadpool(_last, events)
-            return JSONResponse(_completion(chat.model, final[1]))
-    except OpenAIError as err:
-        return err.response()
-    except LitragError as exc:  # LLMError and StoreError included
-        return _from_litrag(exc).response()
+            final = await run_in_threadpool(_final, first, events)
+            observe_answer(get_metrics(request), final)
+            return JSONResponse(_completion(chat.model, final))
+    except Exception as exc:
+        if problem(exc).status >= 500 and not isinstance(exc, LitragError):
+            log.error("chat completion failed", exc_info=exc)
+        return openai_response(exc)
     return StreamingResponse(
-        _stream(chat.model, first, events),
+        _stream(chat.model, first, events, request),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
-def _next(events: Iterator[Event]) -> Event:
-    return next(events)
-
-
-def _last(events: Iterator[Event]) -> Event:
-    last: Event | None = None
-    for last in events:  # noqa: B007 - the last event is the final response
+def _final(first: Event, events: Iterator[Event]) -> AnswerResponse:
+    """The answer of the ``Final`` event (the last one)."""
+    event = first
+    for event in events:  # noqa: B007 - the last event is the final response
         pass
-    if last is None or last[0] != "final":
+    if not isinstance(event, Final):
         raise LitragError("the answer engine ended without a final answer")
-    return last
+    return event.response
 
 
-def _completion(model: str, final: dict[str, Any]) -> dict[str, Any]:
+def _completion(model: str, final: AnswerResponse) -> dict[str, Any]:
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
         "object": "chat.completion",
@@ -275,7 +269,7 @@ def _completion(model: str, final: dict[str, Any]) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": final["answer"], "refusal": None},
+                "message": {"role": "assistant", "content": final.answer, "refusal": None},
                 "logprobs": None,
                 "finish_reason": "stop",
             }
@@ -286,7 +280,7 @@ def _completion(model: str, final: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _stream(model: str, first: Event, events: Iterator[Event]) -> Iterator[str]:
+def _stream(model: str, first: Event, events: Iterator[Event], request: Request) -> Iterator[str]:
     """Role chunk, the verified text in word pieces, a last chunk with ``litrag``, ``[DONE]``."""
     cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
 
@@ -304,16 +298,14 @@ def _stream(model: str, first: Event, events: Iterator[Event]) -> Iterator[str]:
 
     yield chunk({"role": "assistant", "content": ""})
     try:
-        final = first if first[0] == "final" else _last(events)
-    except LitragError as exc:  # LLMError and StoreError included
-        yield f"data: {json.dumps(_from_litrag(exc).body)}\n\n"
-        return
+        final = _final(first, events)
     except Exception as exc:  # headers are sent: the error can only travel in the stream
-        log.exception("chat completion stream failed")
-        err = OpenAIError(500, type(exc).__name__, "api_error", None, "internal_error")
-        yield f"data: {json.dumps(err.body)}\n\n"
+        if not isinstance(exc, LitragError):
+            log.error("chat completion stream failed", exc_info=exc)
+        yield f"data: {json.dumps(openai_body(problem(exc)))}\n\n"
         return
-    for piece in PIECE.findall(final[1]["answer"]):
+    observe_answer(get_metrics(request), final)
+    for piece in PIECE.findall(final.answer):
         yield chunk({"content": piece})
-    yield chunk({}, "stop", litrag=_extra(final[1]))
+    yield chunk({}, "stop", litrag=_extra(final))
     yield "data: [DONE]\n\n"

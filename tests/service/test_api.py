@@ -280,7 +280,7 @@ def test_api_key(make_client: MakeClient) -> None:
             r = client.post("/v1/search", json=body, headers=headers)
             assert r.status_code == 401, (headers, r.text)
             assert r.headers["www-authenticate"] == "Bearer"
-            assert r.json()["error"]["type"] == "unauthorized"
+            assert r.json()["error"]["type"] == "invalid_api_key"
         r = client.get(f"/v1/documents/nct:{PA_TRIAL}")
         assert r.status_code == 401
         r = client.post("/v1/search", json=body, headers={"Authorization": "Bearer s3cret-key"})
@@ -331,11 +331,11 @@ def test_limits(make_client: MakeClient) -> None:
         assert r.status_code == 422, r.text
         assert "request body exceeds" in r.json()["error"]["message"]
 
-        # malformed JSON and unknown fields are 422 in the same error shape
+        # malformed JSON is 400, unknown fields 422, in the same error shape
         r = client.post(
             "/v1/search", content=b"{oops", headers={"Content-Type": "application/json"}
         )
-        assert r.status_code == 422 and r.json()["error"]["type"] == "invalid_request"
+        assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_body"
         r = client.post("/v1/search", json={"query": "q", "topk": 3})
         assert r.status_code == 422 and "topk" in r.json()["error"]["message"]
 

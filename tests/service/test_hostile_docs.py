@@ -7,6 +7,7 @@ the Markdown a client renders, no injected instruction becomes an answer sentenc
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from core.store import meta_for, open_store
 from ingest.pipeline import Pipeline, ReportEntry
 from service.app import create_app
 from tests.conftest import SAMPLES
-from tests.service.conftest import assert_tied, base_settings, with_overrides
+from tests.service.conftest import assert_tied, base_settings, parse_sse, with_overrides
 from tests.service.stub_llm import StubLLM
 
 DATA = Path(__file__).parent / "data"
@@ -183,7 +184,8 @@ def _llm_client(store: Path, stub: StubLLM) -> TestClient:
 @pytest.mark.parametrize(
     ("question", "section"),
     [
-        # the model repeats the passage's first plain sentence: an injected instruction
+        # the model repeats the passage's first plain sentence (the injected instruction before
+        # it is left out of the prompt)
         ("hepatic enzyme activity percent of normal after mRNA therapy", "Results"),
         # ... or a sentence carrying an <img onerror> tag
         ("ureagenesis within 24 hours of a single intravenous dose", "Abstract"),
@@ -200,9 +202,48 @@ def test_llm_text_passes_the_same_sanitiser(
     said = reply.removesuffix(" [1]")
     v = resp["verification"]
     if section == "Results":
-        assert said.startswith(INJECTIONS[1])
-        assert said in v["skipped_instructions"] and said not in resp["answer"]
+        # the passage's injected sentence never reached the model: it repeats the next one
+        prompt = json.dumps(stub_llm.requests[-1]).lower()
+        assert not any(i.lower() in prompt for i in INJECTIONS)
+        assert not any(i.lower() in said.lower() for i in INJECTIONS)
+        assert said in resp["answer"] or said.replace("<", "&lt;") in resp["answer"]
     else:
         assert "<img src=x onerror=alert(1)>" in said
         shown = said.replace("<img", "&lt;img")
         assert resp["answer"] == f"{shown[:-1]} [1]." and v["escaped"] == 1
+
+
+def _stream_text(client: TestClient, question: str, **body: Any) -> str:
+    r = client.post("/v1/answer", json={"question": question, "stream": True, **body})
+    assert r.status_code == 200, r.text
+    events = parse_sse(r.text)
+    assert events[-1][0] == "final"
+    return "".join(data["text"] for name, data in events if name == "delta")
+
+
+def _assert_safe_draft(text: str) -> None:
+    assert text.strip()
+    assert "evil.example" not in text
+    assert not re.search(r"<\s*(script|img)", text, re.IGNORECASE), text
+
+
+def test_streamed_extractive_deltas_are_safe(client: TestClient) -> None:
+    _assert_safe_draft(_stream_text(client, QUESTION, generator="extractive"))
+    _assert_safe_draft(_stream_text(client, REPORT_QUESTION, mode="report", generator="extractive"))
+
+
+def test_streamed_llm_deltas_are_safe_and_the_prompt_carries_no_injection(
+    hostile_store: Path, stub_llm: StubLLM
+) -> None:
+    with _llm_client(hostile_store, stub_llm) as client:
+        text = _stream_text(
+            client,
+            "ureagenesis within 24 hours of a single intravenous dose",
+            top_k=1,
+            filters={"doc_ids": [ARTICLE]},
+        )
+    _assert_safe_draft(text)
+    (reply,) = stub_llm.replies
+    assert "<img src=x onerror=alert(1)>" in reply  # the model did write the tag
+    prompt = json.dumps(stub_llm.requests[-1])
+    assert not any(i.lower() in prompt.lower() for i in INJECTIONS)

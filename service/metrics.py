@@ -1,0 +1,117 @@
+"""Prometheus metrics: requests by route and status with latency, answers by verdict, store
+points. One registry per application (tests build many apps in one process)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.errors import StoreError
+from core.store import VectorStore
+from service.models import AnswerResponse
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class _StorePoints(Collector):
+    """``litrag_store_points``: read from the store at scrape time (absent while it is closed)."""
+
+    def __init__(self, store: Callable[[], VectorStore | None]) -> None:
+        self._store = store
+
+    def collect(self) -> list[GaugeMetricFamily]:
+        store = self._store()
+        if store is None:
+            return []
+        try:
+            count = store.count()
+        except StoreError:
+            return []
+        family = GaugeMetricFamily("litrag_store_points", "Points (chunks) in the collection")
+        family.add_metric([], count)
+        return [family]
+
+
+class Metrics:
+    """The application's metrics and their registry."""
+
+    def __init__(self, store: Callable[[], VectorStore | None]) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "litrag_http_requests",
+            "HTTP requests by route template, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "litrag_http_request_duration_seconds",
+            "Time to the end of the response body, by route template and method",
+            ["route", "method"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=self.registry,
+        )
+        self.sentences = Counter(
+            "litrag_answer_sentences",
+            "Answer and report sentences by verification verdict",
+            ["mode", "verdict"],
+            registry=self.registry,
+        )
+        self.answers = Counter(
+            "litrag_answers",
+            "Answers and reports by generator and whether every kept sentence is supported",
+            ["mode", "generator", "all_supported"],
+            registry=self.registry,
+        )
+        self.registry.register(_StorePoints(store))
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request by its route template (``/v1/documents/{doc_id}``,
+    not the path: ids in paths would make a series per document)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record)
+        finally:
+            route = scope.get("route")
+            template = str(getattr(route, "path", "")) or "unmatched"
+            method = str(scope.get("method", ""))
+            self.metrics.requests.labels(template, method, str(status)).inc()
+            self.metrics.latency.labels(template, method).observe(time.perf_counter() - start)
+
+
+def observe_answer(metrics: Metrics, response: AnswerResponse) -> None:
+    """Count one finished answer and its sentences' verdicts."""
+    v = response.verification
+    metrics.answers.labels(response.mode, response.generator, str(v.all_supported).lower()).inc()
+    for verdict, n in (
+        ("supported", v.supported),
+        ("contradicted", v.contradicted),
+        ("not_supported", v.not_supported),
+    ):
+        metrics.sentences.labels(response.mode, verdict).inc(n)

@@ -1,0 +1,53 @@
+"""Schemathesis against the real service (uvicorn on loopback): every check it has, on every
+operation of the OpenAPI document, in positive and negative modes — no server error, no response
+that breaks the document."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.web.server import Live, live_service
+
+ST = Path(sys.executable).with_name("st")
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Live:
+    """The session's real service (sample trials + a PubMed record; API key required)."""
+    return live_service(tmp_path_factory, request)
+
+
+@pytest.mark.slow
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(
+    live: Live, tmp_path: Path
+) -> None:
+    cmd = [
+        str(ST),
+        "run",
+        f"{live.base_url}/openapi.json",
+        "--checks",
+        "all",
+        "--mode",
+        "all",
+        "--max-examples",
+        os.environ.get("LITRAG_SCHEMATHESIS_EXAMPLES", "10"),
+        "--seed",
+        "20261129",
+        "--workers",
+        "1",
+        "--request-timeout",
+        "300",
+        "--header",
+        f"Authorization: Bearer {live.api_key}",
+        "--report",
+        "junit",
+        "--report-dir",
+        str(tmp_path),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, check=False)
+    assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-2000:]
