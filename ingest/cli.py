@@ -20,7 +20,7 @@ from core.config import Settings
 from core.embedding import Embedder, load_embedder
 from core.errors import LitragError, StoreError
 from core.sparse import SparseEncoder
-from core.store import VectorStore, meta_for, open_store
+from core.store import StoreMeta, VectorStore, meta_for, open_store
 from ingest.pipeline import IngestStats, Pipeline, ReportEntry
 
 EXIT_OK, EXIT_FAILURES = 0, 1
@@ -64,10 +64,12 @@ def ingest(
         raise typer.Exit(EXIT_USAGE)
     report_fh: IO[str] | None = None
     try:
+        sparse = SparseEncoder(settings.sparse)
+        # a store held by another process is refused before the model takes seconds to load
+        _check_edge_unlocked(settings, collection, sparse)
         with console.status("loading embedding model"):
             embedder = load_embedder(settings.embedding)
         check_budget(settings.chunking, embedder.max_seq_length)
-        sparse = SparseEncoder(settings.sparse)
         meta = meta_for(settings, embedder.name, embedder.dim, sparse.name)
         store = open_store(settings.store, meta, collection=collection, recreate=recreate)
     except LitragError as exc:
@@ -87,6 +89,38 @@ def ingest(
             report_fh.close()
     _summary(console, stats, store.collection, n_points, report)
     raise typer.Exit(EXIT_FAILURES if stats.failures else EXIT_OK)
+
+
+def _check_edge_unlocked(settings: Settings, collection: str | None, sparse: SparseEncoder) -> None:
+    """Raise StoreLockedError when another process holds the Edge collection this run opens.
+
+    A derived collection name hashes the model's vector size, known only once the model is
+    loaded, so then every stored collection built with these settings and this model name is
+    checked. A miss only delays the refusal: opening the store takes the lock for real.
+    """
+    if settings.store.backend != "edge":
+        return
+    from core.store.edge import META_FILE, check_unlocked  # the engine loads only when used
+
+    root = settings.store.path / "edge"  # where open_store keeps Edge collections
+    name = collection or settings.store.collection
+    if name:
+        check_unlocked(root / name)
+        return
+    model = settings.embedding.model
+    model_names = {model, model.rstrip("/").rsplit("/", 1)[-1]}  # as the embedder names it
+    for meta_file in sorted(root.glob(f"*/{META_FILE}")):
+        try:
+            built = StoreMeta.model_validate_json(meta_file.read_text())
+        except (OSError, ValueError):
+            continue  # opening the store reports an unreadable one
+        ours = meta_for(settings, built.embedding_model, built.dim, sparse.name)
+        if (
+            built == ours
+            and built.embedding_model in model_names
+            and meta_file.parent.name == built.default_collection()
+        ):
+            check_unlocked(meta_file.parent)
 
 
 def _run(

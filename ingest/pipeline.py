@@ -1,7 +1,8 @@
 """The ingestion pipeline: discover → parse → chunk (thread) ∥ embed (main) ∥ upsert (thread).
 
 Per document it decides, before any embedding work:
-- *unchanged*: the stored chunk 0 carries the same content hash → skipped;
+- *unchanged*: the store holds exactly this version's chunks (every ordinal of it, each with the
+  same content hash, and no other chunk of the document) → skipped;
 - *duplicate*: another document id already holds one of its identifiers (same DOI/PMID/PMCID),
   or the same id came twice in this run → reported, not stored twice. When a fuller source of
   the same article arrives (JATS full text over a PDF over a MEDLINE abstract) it replaces it;
@@ -9,6 +10,8 @@ Per document it decides, before any embedding work:
 
 Batches are aligned to whole documents, and a document's stale chunks are deleted only after its
 new chunks are written, so a crash never leaves a document with fewer chunks than acknowledged.
+A crash between the two leaves new chunks next to an old tail; the next run sees a chunk set that
+is not exactly the current version, writes the document again and deletes the tail.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from core.chunking import chunk_document
 from core.config import Settings
 from core.embedding import Embedder
 from core.errors import ParseError
-from core.schemas import Chunk, Document, DocumentMeta, SourceType
+from core.schemas import Chunk, Document, DocumentMeta, SearchFilter, SourceType
 from core.sparse import SparseEncoder
 from core.store import PointData, VectorStore
 from core.store.base import IDENTIFIER_FIELDS
@@ -216,14 +219,26 @@ class Pipeline:
             value = getattr(doc.identifiers, name)
             if value:
                 self._seen_identifiers[(name, value)] = (doc.doc_id, doc.source_type)
-        with self._store_lock:
-            stored = self.store.retrieve([work.chunks[0].chunk_id])
-        if stored and stored[0].doc.content_hash == work.meta.content_hash:
+        stored_current, stored_total = self._stored_chunks(work)
+        if stored_current == stored_total == len(work.chunks):
             self.stats.unchanged += 1
             return False
-        if stored:
+        if stored_total:
             self.stats.replaced_docs += 1
         return True
+
+    def _stored_chunks(self, work: _DocWork) -> tuple[int, int]:
+        """(stored chunks of this version at its ordinals, all stored chunks of the document).
+
+        Chunk 0 alone does not say a document is complete: a crash after its new chunks were
+        written and before its old tail was deleted leaves chunk 0 current and the tail stale.
+        """
+        ids = [c.chunk_id for c in work.chunks]
+        with self._store_lock:
+            stored = self.store.retrieve(ids)
+            total = self.store.count(SearchFilter(doc_ids=[work.doc.doc_id])) if stored else 0
+        current = sum(s.doc.content_hash == work.meta.content_hash for s in stored)
+        return current, total
 
     def _identifier_holders(self, doc: Document) -> list[tuple[str, SourceType, str]]:
         """Other documents (this run or stored) sharing an identifier with ``doc``."""

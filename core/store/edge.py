@@ -124,6 +124,18 @@ class _Lock:
             self._fh = None
 
 
+def check_unlocked(collection_dir: Path) -> None:
+    """Raise :class:`StoreLockedError` now when another process holds the collection's lock.
+
+    For commands that would find out only after slow setup (loading a model): the lock is taken
+    and dropped at once, so only opening the store holds it.
+    """
+    if (collection_dir / "lock").is_file():
+        probe = _Lock(collection_dir / "lock")
+        probe.acquire()
+        probe.release()
+
+
 class EdgeStore:
     """:class:`~core.store.base.VectorStore` on an embedded Qdrant Edge shard.
 

@@ -72,9 +72,10 @@ from typing import cast
 from lxml import etree
 
 from core.errors import ParseError
-from core.ids import doc_id_for, find_doi, normalize_doi, normalize_pmcid
-from core.schemas import Document, Identifiers, Reference, Section, SourceType
+from core.ids import doc_id_for, normalize_doi, normalize_pmcid
+from core.schemas import Document, Identifiers, Section, SourceType
 from ingest.parsers.base import MONTHS, ParseResult, Source
+from ingest.parsers.jats_references import read_references
 
 _El = etree._Element
 
@@ -177,11 +178,6 @@ _SPACED = frozenset(
 )
 #: Cross-references that are marks (footnote symbols, affiliations), dropped from titles.
 _MARK_XREFS = frozenset({"fn", "table-fn", "corresp", "aff", "author-notes", "other", None})
-_CITATION_FIELDS = frozenset(
-    {"year", "article-title", "chapter-title", "source", "volume", "issue", "fpage", "lpage"}
-    | {"elocation-id"}
-)
-_CITATIONS = frozenset({"mixed-citation", "element-citation", "nlm-citation", "citation"})
 _SIMPLE_MATH = frozenset(
     {"math", "mrow", "mi", "mn", "mo", "mtext", "ms", "mspace", "mstyle", "mpadded"}
     | {"msub", "msup", "msubsup", "mfenced", "semantics", "none"}
@@ -204,10 +200,6 @@ _SEC_TYPE_WORDS = {"intro": "Introduction", "materials": "Materials", "conclusio
 #: Which ``pub-date`` to prefer (lower is better).
 _DATE_RANK = {"pub": 0, "epub": 0, "ppub": 1, "epub-ppub": 1, "collection": 2, "pmc-release": 4}
 _SEASONS = {"spring": 3, "summer": 6, "fall": 9, "autumn": 9, "winter": 12}
-
-_CITE_OPEN = re.compile(r"([(\[])\s+")
-_CITE_CLOSE = re.compile(r"\s+([)\].,;:])")
-_CITE_RANGE = re.compile("(\\d)\\s*([\u2013-])\\s*(\\d)")
 
 _FIRST_TAG = re.compile(rb"<([A-Za-z_][\w.:-]*)[\s/>]")
 _DOCTYPE = re.compile(rb"<!DOCTYPE\s+([A-Za-z_][\w.:-]*)", re.IGNORECASE)
@@ -361,7 +353,8 @@ def _date_of(el: _El) -> tuple[date | None, int | None]:
 
 
 class _Walker:
-    """Collects sections, references and ``unsupported`` counts over one article."""
+    """Collects sections and ``unsupported`` counts over one article (and reads its inline text
+    for the reference list, see :mod:`ingest.parsers.jats_references`)."""
 
     def __init__(self) -> None:
         self.sections: list[Section] = []
@@ -663,129 +656,6 @@ class _Walker:
             self.count(el)
         floats[0:0] = nested
 
-    # -- references -------------------------------------------------------------------------
-
-    def reference(self, ref: _El, index: int) -> Reference | None:
-        ref_id = ref.get("id") or f"ref-{index}"
-        label = _norm(self.text(ref.find("label"))) or None
-        citations: list[_El] = []
-        for child in ref:
-            if child.tag in _CITATIONS:
-                citations.append(child)
-            elif child.tag == "citation-alternatives":
-                citations.extend([c for c in child if c.tag in _CITATIONS][:1])
-        texts = [self.citation_text(c) for c in citations]
-        text = " ".join(t for t in texts if t)
-        if not text:
-            self.count(ref)
-            return None
-        doi: str | None = None
-        pmid: str | None = None
-        for el in ref.iter("pub-id", "object-id", "ext-link"):
-            kind = (el.get("pub-id-type") or el.get("ext-link-type") or "").lower()
-            value = _norm(_alltext(el))
-            if kind == "doi" and doi is None:
-                doi = normalize_doi(value) or normalize_doi(el.get(_XLINK_HREF) or "")
-            elif kind == "pmid" and pmid is None and value.isdigit():
-                pmid = value
-        if doi is None and "10." in text:
-            doi = find_doi(text)
-        return Reference(ref_id=ref_id, label=label, text=text, doi=doi, pmid=pmid)
-
-    def citation_text(self, el: _El) -> str:
-        if (el.text and el.text.strip()) or any((c.tail or "").strip() for c in el):
-            out: list[str] = []
-            if el.text:
-                out.append(el.text)
-            for child in el:
-                if child.tag not in ("object-id", "pub-id", "label"):
-                    out.append(" ")
-                    self.inline(child, out, None)
-                    out.append(" ")
-                if child.tail:
-                    out.append(child.tail)
-            return _tidy_citation("".join(out))
-        return self.structured_citation(el)
-
-    def structured_citation(self, el: _El) -> str:
-        """'Authors (year) Title. Source vol(issue): pages. Rest.' from an element-citation."""
-        authors: list[str] = []
-        editors: list[str] = []
-        fields: dict[str, str] = {}
-        rest: list[str] = []
-        groups = el.findall("person-group")
-        for i, group in enumerate(groups or [el]):
-            names = authors if i == 0 and group.get("person-group-type") != "editor" else editors
-            for person in group:
-                if person.tag == "name":
-                    names.append(self.person(person, citation=True))
-                elif person.tag in ("collab", "string-name"):
-                    names.append(self.text(person))
-                elif person.tag == "etal":
-                    names.append("et al.")
-        for child in el:
-            tag = child.tag
-            if not isinstance(tag, str) or tag in (
-                "person-group",
-                "name",
-                "collab",
-                "string-name",
-                "etal",
-                "pub-id",
-                "object-id",
-            ):
-                continue
-            value = self.text(child)
-            if not value:
-                continue
-            if tag in _CITATION_FIELDS:
-                fields.setdefault(tag, value)
-            else:
-                rest.append(value)
-        head = ", ".join(authors)
-        year = fields.get("year", "")
-        if year:
-            head = f"{head} ({year})" if head else year
-        pieces = [head, fields.get("article-title") or fields.get("chapter-title", "")]
-        if editors:
-            pieces.append("In: " + ", ".join(editors) + ", editors")
-        source = fields.get("source", "")
-        volume = fields.get("volume", "")
-        if fields.get("issue"):
-            volume += f"({fields['issue']})"
-        pages = fields.get("fpage", "")
-        if pages and fields.get("lpage"):
-            pages += f"\u2013{fields['lpage']}"
-        pages = pages or fields.get("elocation-id", "")
-        where = " ".join(p for p in (source, volume) if p)
-        if pages:
-            where = f"{where}: {pages}" if where else pages
-        pieces.append(where)
-        pieces.extend(rest)
-        text = ""
-        for piece in pieces:
-            piece = piece.rstrip(". ")
-            if piece and text:
-                text = f"{text} {piece}" if text[-1] in "?!" else f"{text}. {piece}"
-            elif piece:
-                text = piece
-        return f"{text}." if text and text[-1] not in "?!" else text
-
-
-def _tidy_citation(text: str) -> str:
-    """Spaces inserted between citation parts, removed again inside brackets and ranges."""
-    text = _CITE_OPEN.sub(_group1, _norm(text))
-    text = _CITE_CLOSE.sub(_group1, text)
-    return _CITE_RANGE.sub(_range, text)
-
-
-def _group1(m: re.Match[str]) -> str:
-    return m.group(1)
-
-
-def _range(m: re.Match[str]) -> str:
-    return m.group(1) + m.group(2) + m.group(3)
-
 
 # --------------------------------------------------------------------------------------------
 # the document
@@ -829,14 +699,7 @@ def _parse(source: Source) -> Document:
         raise ParseError(source.name, "no abstract or body text")
 
     # Back matter.
-    references: list[Reference] = []
-    seen_refs: set[str] = set()
-    for part in (body, root.find("back")):
-        for ref in part.iter("ref") if part is not None else ():
-            reference = walker.reference(ref, len(seen_refs) + 1)
-            if reference is not None and reference.ref_id not in seen_refs:
-                seen_refs.add(reference.ref_id)
-                references.append(reference)
+    references = read_references((body, root.find("back")), walker)
     back = root.find("back")
     if back is not None:
         walker.fallback = ("Back matter",)

@@ -15,12 +15,12 @@ from core.errors import ParseError
 from core.schemas import Document, SourceType
 from ingest.parsers.base import ParseResult, RecordFailure, Source
 from ingest.parsers.ctgov import (
-    MAX_OUTCOME_MEASURES,
     looks_like_ctgov_json,
     looks_like_ctgov_xml,
     parse_ctgov_json,
     parse_ctgov_xml,
 )
+from ingest.parsers.ctgov.results import MAX_OUTCOME_MEASURES
 
 V2_PAGES = [f"studies-0{i}.json" for i in range(1, 6)]
 
