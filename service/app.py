@@ -133,8 +133,29 @@ def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
                 for option in top_k.get("anyOf", [top_k]):
                     if option.get("type") == "integer":
                         option["maximum"] = s.max_top_k
+        if not settings.llm.base_url:
+            # what this service can do: generator "llm" is refused (422) without an endpoint
+            generator = components["AnswerRequest"]["properties"]["generator"]
+            generator["enum"] = [g for g in generator["enum"] if g != "llm"]
+            generator["description"] += " ('llm' only when an LLM endpoint is configured)"
+        _bounds_as_json_schema(schema)
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+def _bounds_as_json_schema(node: Any) -> None:
+    """Pydantic writes the bounds of an optional ``JsonInt`` (an int with a BeforeValidator) as
+    ``ge``/``le``, which JSON Schema ignores: rename them to ``minimum``/``maximum``."""
+    if isinstance(node, dict):
+        if node.get("type") == "integer":
+            for short, name in (("ge", "minimum"), ("le", "maximum")):
+                if short in node:
+                    node.setdefault(name, node.pop(short))
+        for value in node.values():
+            _bounds_as_json_schema(value)
+    elif isinstance(node, list):
+        for value in node:
+            _bounds_as_json_schema(value)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

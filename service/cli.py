@@ -18,7 +18,8 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default service.port)")] = None,
 ) -> None:
     """Serve the web page (/), /v1/search, /v1/answer, /v1/report, /v1/documents, /v1/chunks,
-    the OpenAI-compatible /v1/chat/completions and /v1/models, /healthz and /readyz.
+    the OpenAI-compatible /v1/chat/completions and /v1/models, /healthz, /readyz and
+    /metrics (Prometheus).
 
     Opens the configured store (the embedded Edge store is single-process: stop the service
     before running `litrag ingest` on the same store). OpenAPI docs at /docs.

@@ -211,7 +211,14 @@ CHAT_SCHEMA = {"$ref": "#/components/schemas/ChatRequest"}
             "description": "A chat.completion, or with stream=true chat.completion.chunk events",
             "content": {
                 "application/json": {},
-                "text/event-stream": {"schema": {"type": "string"}},
+                # one event: ``data`` is a chat.completion.chunk's JSON, or "[DONE]"
+                "text/event-stream": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"data": {"type": "string"}},
+                        "required": ["data"],
+                    }
+                },
             },
         },
     },

@@ -182,6 +182,8 @@ def test_openapi_documents_what_the_routes_do(live: Live, http: httpx.Client) ->
     ]:
         assert statuses <= set(paths[path][method]["responses"]), (path, statuses)
     assert "text/event-stream" in paths["/v1/answer"]["post"]["responses"]["200"]["content"]
+    # this service has no LLM: the document says so
+    assert "llm" not in schemas["AnswerRequest"]["properties"]["generator"]["enum"]
     top_k = schemas["SearchRequest"]["properties"]["top_k"]
     assert top_k["maximum"] == live.settings.service.max_top_k
     assert schemas["SearchRequest"]["properties"]["query"]["maxLength"] == (

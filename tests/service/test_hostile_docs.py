@@ -206,7 +206,7 @@ def test_llm_text_passes_the_same_sanitiser(
         prompt = json.dumps(stub_llm.requests[-1]).lower()
         assert not any(i.lower() in prompt for i in INJECTIONS)
         assert not any(i.lower() in said.lower() for i in INJECTIONS)
-        assert said in resp["answer"] or said.replace("<", "&lt;") in resp["answer"]
+        assert resp["answer"] == f"{said.replace('<', '&lt;')[:-1]} [1]."
     else:
         assert "<img src=x onerror=alert(1)>" in said
         shown = said.replace("<img", "&lt;img")
