@@ -64,21 +64,28 @@ def with_overrides(settings: Settings, **sections: dict[str, Any]) -> Settings:
     return settings.model_copy(update=update)
 
 
-@pytest.fixture(scope="session")
-def ingested(tmp_path_factory: pytest.TempPathFactory, embedder) -> tuple[Path, IngestStats]:  # type: ignore[no-untyped-def]
-    """An Edge store folder holding the sample corpus, written by the real pipeline (closed)."""
-    path = tmp_path_factory.mktemp("service-store")
+def build_store(path: Path, embedder: Any, files: list[Path]) -> IngestStats:
+    """Ingest ``files`` into a new Edge store at ``path`` with the real pipeline (closed after);
+    every file must go in without a failure or a skip."""
     settings = base_settings(path)
     sparse = SparseEncoder(settings.sparse)
     store = open_store(settings.store, meta_for(settings, embedder.name, embedder.dim, sparse.name))
     entries: list[ReportEntry] = []
     try:
-        stats = Pipeline(settings, store, embedder, sparse, on_report=entries.append).run(CORPUS)
+        stats = Pipeline(settings, store, embedder, sparse, on_report=entries.append).run(files)
         store.optimize()
         assert store.count() == stats.chunks
     finally:
         store.close()
     assert not entries, entries
+    return stats
+
+
+@pytest.fixture(scope="session")
+def ingested(tmp_path_factory: pytest.TempPathFactory, embedder) -> tuple[Path, IngestStats]:  # type: ignore[no-untyped-def]
+    """An Edge store folder holding the sample corpus, written by the real pipeline (closed)."""
+    path = tmp_path_factory.mktemp("service-store")
+    stats = build_store(path, embedder, CORPUS)
     assert dict(stats.documents) == {"trial": 120, "abstract": 1, "article": 2}
     return path, stats
 

@@ -16,12 +16,15 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from core.sparse import SparseEncoder
-from core.store import meta_for, open_store
-from ingest.pipeline import Pipeline, ReportEntry
 from service.app import create_app
 from tests.conftest import SAMPLES
-from tests.service.conftest import assert_tied, base_settings, parse_sse, with_overrides
+from tests.service.conftest import (
+    assert_tied,
+    base_settings,
+    build_store,
+    parse_sse,
+    with_overrides,
+)
 from tests.service.stub_llm import StubLLM
 
 DATA = Path(__file__).parent / "data"
@@ -56,16 +59,7 @@ LINK = re.compile(r"\]\(([^)]*)\)")
 def hostile_store(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Path:
     """An Edge store folder holding the hostile records and two ordinary ones (closed)."""
     path = tmp_path_factory.mktemp("hostile-store")
-    settings = base_settings(path)
-    sparse = SparseEncoder(settings.sparse)
-    store = open_store(settings.store, meta_for(settings, embedder.name, embedder.dim, sparse.name))
-    entries: list[ReportEntry] = []
-    try:
-        stats = Pipeline(settings, store, embedder, sparse, on_report=entries.append).run(CORPUS)
-        store.optimize()
-    finally:
-        store.close()
-    assert not entries, entries
+    stats = build_store(path, embedder, CORPUS)
     assert dict(stats.documents) == {"article": 2, "trial": 2}
     return path
 
