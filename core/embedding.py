@@ -7,8 +7,12 @@ model must be a local folder. The hub is never contacted.
 from __future__ import annotations
 
 import copy
+import ctypes
 import os
-from collections.abc import Sequence
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -73,6 +77,46 @@ def resolve_model_path(model: str) -> Path:
     )
 
 
+class HeapTrimmer:
+    """Gives the free pages of glibc's malloc heaps back to the OS, at most once per ``interval``.
+
+    torch's activation buffers (MiB-sized, of a new size with every batch shape) are carved from
+    glibc's per-thread arenas (up to 8 per core), and what is freed stays there: under concurrent
+    answers the server's RSS grew by gigabytes that malloc held free (docs/benchmarks.md, "Service
+    memory"). ``malloc_trim`` releases them. Called after each encode; rate-limited so its arena
+    walk stays rare, and skipped while another thread trims. A no-op on other C libraries.
+    """
+
+    def __init__(self, interval: float = 1.0) -> None:
+        self.interval = interval
+        self._last = 0.0
+        self._lock = threading.Lock()
+        self._trim: Callable[[int], int] | None = None
+        if sys.platform.startswith("linux"):
+            try:
+                trim = ctypes.CDLL("libc.so.6").malloc_trim
+            except (OSError, AttributeError):  # not glibc (musl, …)
+                return
+            trim.argtypes = [ctypes.c_size_t]
+            trim.restype = ctypes.c_int
+            self._trim = trim
+
+    def __call__(self) -> None:
+        if self._trim is None or time.monotonic() - self._last < self.interval:
+            return
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            self._trim(0)
+            self._last = time.monotonic()
+        finally:
+            self._lock.release()
+
+
+#: One per process: the heaps are the process's.
+trim_heap = HeapTrimmer()
+
+
 class SentenceTransformerEmbedder:
     """sentence-transformers model loaded from a local folder, hub access disabled."""
 
@@ -135,7 +179,9 @@ class SentenceTransformerEmbedder:
             convert_to_numpy=True,
             show_progress_bar=False,
         )
-        return np.asarray(vecs, dtype=np.float32)
+        out = np.asarray(vecs, dtype=np.float32)
+        trim_heap()
+        return out
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if not texts:
