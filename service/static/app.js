@@ -290,18 +290,23 @@
     );
   }
 
+  /** The answer's Markdown escapes undone for display (the page shows text, never markup). */
+  function plain(text) {
+    return text.replace(/\\([\\[\]|])/g, "$1").replace(/&lt;/g, "<");
+  }
+
   /** Text with [n] markers as citation links and verdict marks as badges. */
   function appendInline(parent, text) {
     const pattern = new RegExp(`\\[(\\d+)\\]|${MARK.source}`, "g");
     let pos = 0;
     let m;
     while ((m = pattern.exec(text)) !== null) {
-      if (m.index > pos) parent.append(text.slice(pos, m.index));
+      if (m.index > pos) parent.append(plain(text.slice(pos, m.index)));
       if (m[1] !== undefined) parent.append(citeLink(Number(m[1])));
       else parent.append(" ", verdictBadge(m[2] === "contradicted" ? "contradicted" : "not_supported", Number(m[3]) || null));
       pos = m.index + m[0].length;
     }
-    if (pos < text.length) parent.append(text.slice(pos));
+    if (pos < text.length) parent.append(plain(text.slice(pos)));
   }
 
   /** A paragraph of the answer; each verified sentence found in it gets its own span. */
@@ -334,7 +339,7 @@
   }
 
   function renderTable(lines) {
-    const cells = (line) => line.replace(/^\||\|$/g, "").split("|").map((c) => c.trim());
+    const cells = (line) => line.replace(/^\||\|$/g, "").split(/(?<!\\)\|/).map((c) => plain(c.trim()));
     const rows = lines.filter((l) => !/^\|?\s*-{3}/.test(l));
     const table = el("table");
     if (rows.length) table.append(el("thead", {}, el("tr", {}, cells(rows[0]).map((c) => el("th", { scope: "col" }, c)))));
@@ -357,7 +362,7 @@
       const h = /^#{2,3}\s+(.*)$/.exec(trimmed);
       if (h && !trimmed.includes("\n")) {
         heading = h[1];
-        if (!structured.has(heading)) container.append(el("h3", {}, heading));
+        if (!structured.has(heading)) container.append(el("h3", {}, plain(heading)));
         continue;
       }
       if (heading && structured.has(heading)) continue;
