@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,12 +16,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.config import Settings, get_settings
 from core.errors import LitragError
-from service.errors import rest_response
+from service.errors import log_unexpected, rest_response
 from service.metrics import Metrics, MetricsMiddleware
 from service.routes import docs, documents, health, openai_compat, query, web
 from service.state import State
-
-log = logging.getLogger("litrag.service")
 
 DESCRIPTION = """
 Answers questions about biomedical literature (PMC full text, PubMed abstracts, PDFs,
@@ -187,10 +184,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
     async def _error(request: Request, exc: Exception) -> JSONResponse:
-        response = rest_response(exc)
-        if response.status_code >= 500 and not isinstance(exc, LitragError):
-            log.error("unexpected error on %s", request.url.path, exc_info=exc)
-        return response
+        log_unexpected(exc, request.url.path)
+        return rest_response(exc)
 
     for kind in (LitragError, StarletteHTTPException, RequestValidationError, Exception):
         app.add_exception_handler(kind, _error)

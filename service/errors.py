@@ -10,6 +10,7 @@ outage is 503 ``store_unavailable`` everywhere, and a new error needs one row he
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import LitragError, StoreError
 from service.answer.llm import LLMError
+
+log = logging.getLogger("litrag.service")
 
 
 class ApiError(LitragError):
@@ -103,6 +106,12 @@ def problem(exc: BaseException) -> Problem:
     if isinstance(exc, LitragError):
         return Problem(503, "service_unavailable", str(exc))
     return Problem(500, "internal_error", type(exc).__name__)
+
+
+def log_unexpected(exc: BaseException, where: str) -> None:
+    """Log the traceback of an error nobody raised on purpose (it is answered as a 500)."""
+    if not isinstance(exc, LitragError) and problem(exc).status >= 500:
+        log.error("unexpected error in %s", where, exc_info=exc)
 
 
 def describe(error: Mapping[str, Any]) -> str:

@@ -16,7 +16,6 @@ missing or wrong API key (checked here, not by the service's generic dependency)
 from __future__ import annotations
 
 import json
-import logging
 import re
 import time
 import uuid
@@ -37,6 +36,7 @@ from service.errors import (
     InvalidRequest,
     NotFound,
     error_responses,
+    log_unexpected,
     openai_body,
     openai_response,
     problem,
@@ -45,7 +45,6 @@ from service.guards import check_api_key, check_limits, read_json_body
 from service.metrics import observe_answer
 from service.models import AnswerResponse
 
-log = logging.getLogger("litrag.service")
 router = APIRouter(prefix="/v1", tags=["openai"])
 
 MODELS: dict[str, Literal["answer", "report"]] = {"litrag": "answer", "litrag-report": "report"}
@@ -246,8 +245,7 @@ async def chat_completions(request: Request) -> Any:
             observe_answer(get_metrics(request), final)
             return JSONResponse(_completion(chat.model, final))
     except Exception as exc:
-        if problem(exc).status >= 500 and not isinstance(exc, LitragError):
-            log.error("chat completion failed", exc_info=exc)
+        log_unexpected(exc, "chat completion")
         return openai_response(exc)
     return StreamingResponse(
         _stream(chat.model, first, events, request),
@@ -307,8 +305,7 @@ def _stream(model: str, first: Event, events: Iterator[Event], request: Request)
     try:
         final = _final(first, events)
     except Exception as exc:  # headers are sent: the error can only travel in the stream
-        if not isinstance(exc, LitragError):
-            log.error("chat completion stream failed", exc_info=exc)
+        log_unexpected(exc, "chat completion stream")
         yield f"data: {json.dumps(openai_body(problem(exc)))}\n\n"
         return
     observe_answer(get_metrics(request), final)

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator
+from itertools import chain
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
 
-from core.errors import LitragError
 from service.answer.events import Delta, Event, Final, Passages, Question
 from service.deps import AuthDep, EngineDep, MetricsDep, StateDep
-from service.errors import error_responses, sse_error
+from service.errors import error_responses, log_unexpected, sse_error
 from service.guards import JSONRoute, check_limits
 from service.metrics import Metrics, observe_answer
 from service.models import (
@@ -25,7 +24,6 @@ from service.models import (
     SearchResponse,
 )
 
-log = logging.getLogger("litrag.service")
 router = APIRouter(prefix="/v1", tags=["query"], dependencies=[AuthDep], route_class=JSONRoute)
 
 SEARCH_ERRORS = error_responses(400, 401, 415, 422, 503)
@@ -82,18 +80,13 @@ def sse_event(event: Event) -> str:
 
 
 def _sse(first: Event, events: Iterator[Event], metrics: Metrics) -> Iterator[str]:
-    event = first
     try:
-        while True:
+        for event in chain([first], events):
             if isinstance(event, Final):
                 observe_answer(metrics, event.response)
             yield sse_event(event)
-            event = next(events)
-    except StopIteration:
-        return
     except Exception as exc:  # the headers are sent: the error can only travel in the stream
-        if not isinstance(exc, LitragError):
-            log.error("answer stream failed", exc_info=exc)
+        log_unexpected(exc, "answer stream")
         yield sse_error(exc)
 
 
