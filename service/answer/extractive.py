@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -60,6 +61,62 @@ def _rare_word_overlap(question: str, sentences: list[str]) -> np.ndarray:
     return np.array([sum(weight[w] for w in q if w in b) / total for b in bags], dtype=np.float32)
 
 
+@dataclass
+class Candidates:
+    """The passages' prose sentences scored against a question.
+
+    ``relevance`` is 0.75 cosine(question, header + sentence) + 0.25 rare-word overlap: the scale
+    the extraction floor (``min_relevance``) and the report's section floor are set on.
+    """
+
+    items: list[tuple[int, str]]  # (hit index, sentence)
+    vectors: np.ndarray
+    relevance: np.ndarray
+
+    @property
+    def best(self) -> float:
+        """The most relevant sentence's relevance (-1 when there is none)."""
+        return float(self.relevance.max()) if len(self.items) else -1.0
+
+
+def relevance(
+    question: str, contexts: list[str], embedder: Embedder
+) -> tuple[np.ndarray, np.ndarray]:
+    """(relevance of each context to ``question``, the contexts' vectors)."""
+    vecs = embedder.embed([question, *contexts])
+    qv, sv = vecs[0], vecs[1:]
+    # Cosine alone favours generic sentences ("mRNA vaccines are ..."); the rare query words
+    # ("propionic acidemia") must count too: overlap weighted by inverse frequency among the
+    # candidates.
+    rel = 0.75 * (sv @ qv) + 0.25 * _rare_word_overlap(question, contexts)
+    return rel.astype(np.float32), sv
+
+
+def candidates(
+    question: str,
+    hits: Sequence[ScoredChunk],
+    embedder: Embedder,
+    exclude: set[str] | None = None,
+) -> Candidates:
+    """Every prose sentence of ``hits`` (not in ``exclude``) with its relevance to ``question``."""
+    cands: list[tuple[int, str]] = []
+    for i, hit in enumerate(hits):
+        text = hit.chunk.text
+        for a, b in split_sentences(text):
+            s = SOURCE_REFS.sub("", text[a:b]).strip()
+            # judged as it will be shown: without its URLs ("See https://…" is no sentence)
+            shown, _ = remove_urls(s)
+            if _is_prose(shown) and (exclude is None or s not in exclude) and not is_instruction(s):
+                cands.append((i, s))
+    if not cands:
+        empty = np.zeros(0, dtype=np.float32)
+        return Candidates([], empty.reshape(0, 0), empty)
+    # Sentences are scored with their chunk's header (title + section): a trial's "Part 3 will
+    # evaluate mRNA-3927 in infants" is about propionic acidemia only through its title.
+    rel, sv = relevance(question, [f"{hits[i].chunk.header}: {s}" for i, s in cands], embedder)
+    return Candidates(cands, sv, rel)
+
+
 def extract(
     question: str,
     hits: Sequence[ScoredChunk],
@@ -70,39 +127,34 @@ def extract(
     section: str | None = None,
     per_chunk: int = 2,
     exclude: set[str] | None = None,
+    scored: Candidates | None = None,
+    focus: Callable[[int, str], bool] | None = None,
 ) -> list[DraftSentence]:
-    """Pick up to ``max_sentences`` sentences by relevance with redundancy removed (MMR)."""
+    """Pick up to ``max_sentences`` sentences by relevance with redundancy removed (MMR).
+
+    ``scored``: the candidates already scored for ``question``; ``focus``: when some candidate
+    (hit index, sentence) passes it, only those are picked (an answer's subject).
+    """
     exclude = exclude if exclude is not None else set()
-    cands: list[tuple[int, str]] = []  # (hit index, sentence)
-    for i, hit in enumerate(hits):
-        text = hit.chunk.text
-        for a, b in split_sentences(text):
-            s = SOURCE_REFS.sub("", text[a:b]).strip()
-            # judged as it will be shown: without its URLs ("See https://…" is no sentence)
-            shown, _ = remove_urls(s)
-            if _is_prose(shown) and s not in exclude and not is_instruction(s):
-                cands.append((i, s))
+    scored = scored or candidates(question, hits, embedder, exclude)
+    cands, sv, relevance_ = scored.items, scored.vectors, scored.relevance
     if not cands:
         return []
-    # Sentences are scored with their chunk's header (title + section): a trial's "Part 3 will
-    # evaluate mRNA-3927 in infants" is about propionic acidemia only through its title.
-    contexts = [f"{hits[i].chunk.header}: {s}" for i, s in cands]
-    vecs = embedder.embed([question, *contexts])
-    qv, sv = vecs[0], vecs[1:]
-    # Cosine alone favours generic sentences ("mRNA vaccines are ..."); the rare query words
-    # ("propionic acidemia") must count too: overlap weighted by inverse frequency among the
-    # candidates.
-    relevance = 0.75 * (sv @ qv) + 0.25 * _rare_word_overlap(question, contexts)
+    allowed = [j for j, (i, s) in enumerate(cands) if s not in exclude]
+    if focus is not None:
+        on_subject = [j for j in allowed if focus(*cands[j])]
+        allowed = on_subject or allowed
     # A small prior for the retrieval rank breaks ties toward better-ranked passages.
     prior = np.array([0.02 / (1 + i) for i, _ in cands], dtype=np.float32)
-    score = relevance + prior
+    score = relevance_ + prior
     chosen: list[int] = []
     per_hit: dict[int, int] = {}
-    order = list(np.argsort(-score, kind="stable"))
+    ok = set(allowed)
+    order = [int(j) for j in np.argsort(-score, kind="stable") if int(j) in ok]
     while len(chosen) < max_sentences:
         best, best_val = -1, -1e9
         for j in order:
-            if j in chosen or relevance[j] < min_relevance:
+            if j in chosen or relevance_[j] < min_relevance:
                 continue
             if per_hit.get(cands[j][0], 0) >= per_chunk:
                 continue
