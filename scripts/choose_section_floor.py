@@ -25,6 +25,17 @@ best balanced accuracy, the highest one that keeps recall on case A >= 0.95, and
 accuracy among floors keeping that recall (a section with evidence wrongly emptied is the worse
 error). The recommended floor is the last rounded down to 0.01; all are reported on TRAIN and DEV
 with ROC AUC, DEV with bootstrap 95 % intervals.
+
+Second experiment, the facet contrast (key ``facet_contrast``). A report's facet section queries
+"<facet> <core>" while every passage was retrieved for the core topic, so an absolute floor passes
+off-facet sections. The rule: for the top-3 candidates by ``relevance(section query, ·)``, the mean
+of cos(section query, s) - cos(core, s); the section has evidence when it is >= delta. The BioASQ
+analog: facet = the question's 2 content words (tokens ``[a-z0-9][a-z0-9-]+`` of the lower-cased
+question, not in the relevance's stop words) of highest IDF over all questions of the split (ties:
+first in the question), core = the question with every occurrence of those two words removed,
+section query = the full question. Same questions, same case A / case B candidates; delta is chosen
+on TRAIN by the same policy (best balanced accuracy keeping recall A >= 0.95, rounded down to
+0.005), and the joint rule (relevance floor AND contrast >= delta) is reported too.
 Writes ``docs/section-floor.json``.
 """
 
@@ -47,6 +58,7 @@ from core.chunking import split_sentences
 from core.config import get_settings
 from core.embedding import CachedEmbedder, load_embedder
 from core.verify.terms import SOURCE_REFS
+from service.answer.extractive import _STOP as STOP_WORDS
 from service.answer.extractive import relevance
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,6 +69,11 @@ DATA = ROOT.parent / "shared" / "data" / "eval" / "bioasq"
 TRAIN_TASKS, DEV_TASKS = ("7", "8", "9"), ("10", "11")
 MIN_CHARS, MAX_CHARS = 40, 600
 TARGET_RECALL = 0.95
+# facet contrast: a question's facet is its FACET_WORDS rarest content words; the rule averages
+# the contrast over the TOP_K most relevant candidates
+FACET_WORDS, TOP_K = 2, 3
+WORD = re.compile(r"[a-z0-9][a-z0-9\-]+")  # service.answer.extractive's tokens
+WORD_ANY_CASE = re.compile(r"[a-z0-9][a-z0-9\-]+", re.IGNORECASE)
 
 
 @dataclass
@@ -175,6 +192,7 @@ def _score_split(
     pool_vecs = emb.embed([s for _, s in pool])
     owner = np.array([i for i, _ in pool])
     rows = []
+    negatives: list[list[str]] = []
     for i, q in enumerate(qs):
         blocked = {
             j
@@ -191,6 +209,7 @@ def _score_split(
             negs.append(s)
             if len(negs) == n_neg:
                 break
+        negatives.append(negs)
         rel_a, _ = relevance(q.body, [*q.positives, *negs], emb)
         rel_b, _ = relevance(q.body, negs, emb)
         top = int(np.argmax(rel_a))
@@ -207,7 +226,76 @@ def _score_split(
         )
     a = np.array([r["A"] for r in rows], dtype=np.float64)
     b = np.array([r["B"] for r in rows], dtype=np.float64)
+    return {"rows": rows, "A": a, "B": b, "negatives": negatives}
+
+
+def _content_words(text: str) -> list[str]:
+    return list(dict.fromkeys(w for w in WORD.findall(text.lower()) if w not in STOP_WORDS))
+
+
+def _idf(qs: list[Question]) -> dict[str, float]:
+    """log(N / df) of each content word over the questions ``qs`` (df: questions containing it)."""
+    df: dict[str, int] = {}
+    for q in qs:
+        for w in _content_words(q.body):
+            df[w] = df.get(w, 0) + 1
+    return {w: float(np.log(len(qs) / n)) for w, n in df.items()}
+
+
+def _facet_core(body: str, idf: dict[str, float]) -> tuple[list[str], str]:
+    """(the FACET_WORDS content words of highest IDF, the question without them)."""
+    words = _content_words(body)
+    order = sorted(range(len(words)), key=lambda k: (-idf[words[k]], k))
+    facet = [words[k] for k in order[:FACET_WORDS]]
+    core = WORD_ANY_CASE.sub(lambda m: "" if m.group().lower() in facet else m.group(), body)
+    return facet, re.sub(r"\s+", " ", core).strip()
+
+
+def _contrast(question: str, core: str, contexts: list[str], emb: CachedEmbedder) -> float:
+    """Mean of cos(question, s) - cos(core, s) over the TOP_K contexts by relevance(question)."""
+    rel, sv = relevance(question, contexts, emb)
+    top = np.argsort(-rel, kind="stable")[:TOP_K]
+    qv, cv = emb.embed([question, core])
+    return float(np.mean(sv[top] @ qv - sv[top] @ cv))
+
+
+def _contrast_split(
+    qs: list[Question], split: dict[str, Any], idf: dict[str, float], emb: CachedEmbedder
+) -> dict[str, Any]:
+    rows = []
+    for q, negs, base in zip(qs, split["negatives"], split["rows"], strict=True):
+        facet, core = _facet_core(q.body, idf)
+        rows.append(
+            {
+                "id": q.qid,
+                "facet": facet,
+                "core": core,
+                "core_has_content_word": bool(_content_words(core)),
+                "A": round(_contrast(q.body, core, [*q.positives, *negs], emb), 4),
+                "B": round(_contrast(q.body, core, negs, emb), 4),
+                "A_relevance": base["A"],
+                "B_relevance": base["B"],
+            }
+        )
+    a = np.array([r["A"] for r in rows], dtype=np.float64)
+    b = np.array([r["B"] for r in rows], dtype=np.float64)
     return {"rows": rows, "A": a, "B": b}
+
+
+def _joint(
+    split: dict[str, Any], con: dict[str, Any], floor: float, delta: float
+) -> dict[str, Any]:
+    """Evidence iff best relevance >= floor AND contrast >= delta."""
+    keep_a = (split["A"] >= floor) & (con["A"] >= delta)
+    keep_b = (split["B"] >= floor) & (con["B"] >= delta)
+    recall, spec = float(keep_a.mean()), float((~keep_b).mean())
+    return {
+        "floor": floor,
+        "delta": delta,
+        "recall_evidence": round(recall, 4),
+        "specificity_no_evidence": round(spec, 4),
+        "balanced_accuracy": round((recall + spec) / 2, 4),
+    }
 
 
 def _sha(path: Path) -> str:
@@ -255,6 +343,61 @@ def main() -> None:
     # best balanced accuracy among the floors that keep >= 95 % of TRAIN sections with evidence
     constrained = _best_ba_floor(tr["A"], tr["B"], rec_floor)
     chosen = float(np.floor(constrained * 100) / 100)
+
+    # Second experiment: the facet contrast, on the same questions and candidate sets.
+    idf_train, idf_dev = _idf(train_all), _idf(dev_all)
+    cores = [_facet_core(q.body, idf_train)[1] for q in train]
+    cores += [_facet_core(q.body, idf_dev)[1] for q in dev]
+    emb.embed(list(dict.fromkeys(cores)))
+    ctr = _contrast_split(train, tr, idf_train, emb)
+    cdv = _contrast_split(dev, dv, idf_dev, emb)
+    c_ba = _best_ba_floor(ctr["A"], ctr["B"])
+    c_rec = _recall_floor(ctr["A"], TARGET_RECALL)
+    c_constrained = _best_ba_floor(ctr["A"], ctr["B"], c_rec)
+    delta = float(np.floor(c_constrained * 200) / 200)  # rounded down to 0.005
+
+    def c_block(con: dict[str, Any], split: dict[str, Any]) -> dict[str, Any]:
+        a, b = con["A"], con["B"]
+        rows = con["rows"]
+        content = np.array([r["core_has_content_word"] for r in rows])
+        return {
+            "questions": len(rows),
+            "core_without_content_word": int((~content).sum()),
+            "auc": round(_auc(a, b), 4),
+            "auc_core_with_content_word": round(_auc(a[content], b[content]), 4),
+            "A_scores": _summary(a),
+            "B_scores": _summary(b),
+            "at_best_balanced_accuracy_delta": _at(a, b, c_ba),
+            "at_highest_recall_0.95_delta": _at(a, b, c_rec),
+            "at_chosen_delta": _at(a, b, delta),
+            "joint_with_chosen_floor": _joint(split, con, chosen, delta),
+            "curve": [_at(a, b, d / 200) for d in range(-10, 31)],
+        }
+
+    facet_contrast: dict[str, Any] = {
+        "rule": "section query q, core c, candidates s (context 'header: sentence'; here the "
+        "sentence alone): contrast = mean over the top-3 s by relevance(q, candidates) of "
+        "cos(q, s) - cos(c, s); evidence iff contrast >= delta",
+        "bioasq_analog": "facet = the question's 2 content words (tokens [a-z0-9][a-z0-9-]+ of "
+        "the lower-cased question, not service.answer.extractive stop words) of highest IDF "
+        "(log N/df) over all questions of the split, ties to the earlier word; core = the "
+        "question with every occurrence of them removed; section query = the full question",
+        "idf_questions": {"train": len(train_all), "dev": len(dev_all)},
+        "deltas_chosen_on_train": {
+            "best_balanced_accuracy": round(c_ba, 4),
+            "highest_with_recall_0.95": round(c_rec, 4),
+            "best_balanced_accuracy_with_recall_0.95": round(c_constrained, 4),
+            "chosen": delta,
+            "why": "same policy as the floor: best TRAIN balanced accuracy among the deltas "
+            "keeping >= 95 % of TRAIN sections with evidence, rounded down to 0.005",
+        },
+        "train": c_block(ctr, tr),
+        "dev": c_block(cdv, dv),
+        "dev_bootstrap_95ci_at_chosen_delta": _bootstrap(
+            cdv["A"], cdv["B"], delta, args.bootstrap, args.seed
+        ),
+        "scores": {"train": ctr["rows"], "dev": cdv["rows"]},
+    }
 
     def block(split: dict[str, Any]) -> dict[str, Any]:
         a, b = split["A"], split["B"]
@@ -311,6 +454,7 @@ def main() -> None:
         ),
         "seconds": round(time.perf_counter() - t0, 1),
         "scores": {"train": tr["rows"], "dev": dv["rows"]},
+        "facet_contrast": facet_contrast,
     }
     args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     for name in ("train", "dev"):
@@ -320,6 +464,11 @@ def main() -> None:
             name, "recall-0.95", b["at_highest_recall_0.95_floor"], "| chosen", b["at_chosen_floor"]
         )
     print("floors", result["floors_chosen_on_train"])
+    for name in ("train", "dev"):
+        b = facet_contrast[name]
+        print(name, "contrast AUC", b["auc"], "| chosen", b["at_chosen_delta"])
+        print(name, "joint", b["joint_with_chosen_floor"])
+    print("deltas", facet_contrast["deltas_chosen_on_train"])
     print("wrote", args.out)
 
 
