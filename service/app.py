@@ -18,7 +18,7 @@ from core.config import Settings, get_settings
 from core.errors import LitragError
 from service.errors import log_unexpected, rest_response
 from service.metrics import Metrics, MetricsMiddleware
-from service.routes import docs, documents, health, openai_compat, query, web
+from service.routes import check, docs, documents, health, openai_compat, query, web
 from service.state import State
 
 DESCRIPTION = """
@@ -193,6 +193,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (
         health.router,
         query.router,
+        check.router,
         documents.router,
         openai_compat.router,
         web.router,

@@ -17,9 +17,9 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default service.host)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default service.port)")] = None,
 ) -> None:
-    """Serve the web page (/), /v1/search, /v1/answer, /v1/report, /v1/documents, /v1/chunks,
-    the OpenAI-compatible /v1/chat/completions and /v1/models, /healthz, /readyz and
-    /metrics (Prometheus).
+    """Serve the web page (/), /v1/search, /v1/answer, /v1/report, /v1/check, /v1/documents,
+    /v1/chunks, the OpenAI-compatible /v1/chat/completions and /v1/models, /healthz, /readyz
+    and /metrics (Prometheus).
 
     Opens the configured store (the embedded Edge store is single-process: stop the service
     before running `litrag ingest` on the same store). OpenAPI docs at /docs.
@@ -46,5 +46,8 @@ def serve(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``litrag serve``."""
+    """Add ``litrag serve`` and ``litrag check``."""
+    from service.check.cli import check
+
     app.command("serve")(serve)
+    app.command("check")(check)
