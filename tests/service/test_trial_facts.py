@@ -18,9 +18,7 @@ from ingest.parsers.base import Source
 from service.answer.trial_facts import trial_sentence
 from tests.conftest import SAMPLES, SHARED_DATA
 
-LEGACY = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "data" / "corpus" / "ctgov-legacy-xml"
-)
+LEGACY = SHARED_DATA / "corpus" / "ctgov-legacy-xml"
 
 
 def _records(path: Path) -> list[list[ScoredChunk]]:
