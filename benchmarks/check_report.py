@@ -75,9 +75,12 @@ def altered(sentence: str) -> str | None:
 
 def build_report(
     stored: list[str], other: list[str], refs: list[str], words: int, seed: int
-) -> str:
-    """A Markdown report of at least ``words`` words (see the module docstring)."""
+) -> tuple[str, dict[str, str]]:
+    """A Markdown report of at least ``words`` words (see the module docstring), and the origin
+    of each sentence (stored, other, altered)."""
     rng = random.Random(seed)
+    origin: dict[str, str] = {}
+    alterable = [s for s in stored if altered(s)]
     body: list[str] = ["# A long report assembled from real text", ""]
     n_words, para, section = 0, 0, 0
     while n_words < words:
@@ -88,11 +91,12 @@ def build_report(
         for _ in range(5):
             r = rng.random()
             if r < 0.60:
-                s = rng.choice(stored)
+                s, kind = rng.choice(stored), "stored"
             elif r < 0.85:
-                s = rng.choice(other)
+                s, kind = rng.choice(other), "other"
             else:
-                s = altered(rng.choice(stored)) or rng.choice(stored)
+                s, kind = altered(rng.choice(alterable)) or "", "altered"
+            origin.setdefault(s, kind)
             picked.append(s)
         cite = rng.randrange(len(refs))
         picked[-1] = picked[-1][:-1] + f" [{cite + 1}]."
@@ -101,7 +105,7 @@ def build_report(
         para += 1
     body += ["## References", ""]
     body += [f"{i}. {ref}" for i, ref in enumerate(refs, 1)]
-    return "\n".join(body) + "\n"
+    return "\n".join(body) + "\n", origin
 
 
 def main() -> None:
@@ -140,7 +144,7 @@ def main() -> None:
         rng = random.Random(args.seed)
         refs = [f"ClinicalTrials.gov {n}" for n in rng.sample(sorted(ncts), 5)]
         refs += [f"PMID: {p}" for p in rng.sample(pmids, 5)]
-        report = build_report(stored, other, refs, args.words, args.seed)
+        report, origin = build_report(stored, other, refs, args.words, args.seed)
         args.out.write_text(report)
         words = len(re.findall(r"\S+", report))
 
@@ -162,6 +166,16 @@ def main() -> None:
         f"{s.references} found; claims whose cited record does not support them "
         f"{s.cited_not_supporting}"
     )
+    table: dict[str, dict[str, int]] = {}
+    for c in result.claims:
+        kind = origin.get(re.sub(r" \[\d+\]\.$", ".", c.text), "split differently")
+        table.setdefault(kind, {}).setdefault(c.verdict, 0)
+        table[kind][c.verdict] += 1
+    for kind, counts in sorted(table.items()):
+        print(f"  {kind} sentences: " + ", ".join(f"{v} {n}" for v, n in sorted(counts.items())))
+    for c in result.claims:
+        if c.verdict == "contradicted":
+            print(f"  contradicted: {c.text[:160]}")
     print("timings (ms): " + ", ".join(f"{k} {v:,.0f}" for k, v in result.timings.items()))
     print(f"check wall time: {wall:.1f} s (models already loaded)")
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f}")

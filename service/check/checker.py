@@ -9,13 +9,14 @@ For every claim sentence (``service.check.parse``):
    passage supports a claim only when it alone states it — with the verifier's key-terms check,
    every number and code of the claim ("mRNA-4157", "PD-L1") must be in that one passage;
 3. **decide**: ``supported`` when any passage supports it; else ``contradicted`` when a passage
-   contradicts it; else ``no_evidence`` (nothing in the indexed corpus states it). A passage
-   decides only when it speaks of what the claim speaks of: it must hold at least half of the
-   claim's content words (the verifier, run on a retrieved passage rather than on a passage an
-   answer cited, finds "support" in passages that share a word or two with the claim: a trial's
-   "Study Design:" chunk), and to contradict, every identity-bearing term with letters (a drug
-   code, a gene: "mRNA-4157", "PD-L1"); numbers may differ, that is what a contradiction often
-   is.
+   contradicts it; else ``no_evidence`` (nothing in the indexed corpus states it).
+
+A passage decides only when it speaks of what the claim speaks of. It must hold at least half of
+the claim's content words: the verifier, run on a retrieved passage rather than on a passage an
+answer cited, finds "support" in passages that share a word or two with the claim (a trial's
+"Study Design:" chunk), so passages under that share are not scored at all. To contradict, it
+must also name every identity-bearing term with letters (a drug code, a gene: "mRNA-4157",
+"PD-L1"); numbers may differ, that is what a contradiction often is.
 
 The report's own references (NCT numbers, PMIDs, PMCIDs, DOIs, URLs) are resolved with the store's
 identifier lookup (``VectorStore.find_docs``, the lookup ingestion uses to find a stored
@@ -163,34 +164,40 @@ class ReportChecker:
 
     # -- claims ---------------------------------------------------------------------------------
     def _judge(self, claim: str, hits: list[ScoredChunk]) -> list[_Judged]:
-        self.verifier.prepare(hits)
-        judged = [_Judged(h, self.verifier.check(claim, [h])) for h in hits]
+        """The verifier's verdict on the claim against each passage on its own, for the
+        passages that speak of what the claim speaks of (the others cannot decide: they are not
+        scored at all)."""
+        on_topic = [h for h in hits if coverage(claim, h.chunk.text) >= MIN_COVERAGE]
+        self.verifier.prepare(on_topic)
+        judged = [_Judged(h, self.verifier.check(claim, [h])) for h in on_topic]
         for j in judged:
-            text = j.hit.chunk.text
-            off_topic = coverage(claim, text) < MIN_COVERAGE
-            other_subject = j.verdict is Verdict.CONTRADICTED and not can_contradict(claim, text)
-            if off_topic or other_subject:
+            if j.verdict is Verdict.CONTRADICTED and not can_contradict(claim, j.hit.chunk.text):
                 j.verdict = Verdict.NOT_SUPPORTED
         return judged
 
     @staticmethod
-    def _decide(judged: list[_Judged]) -> tuple[ClaimVerdict, str, list[_Judged]]:
+    def _decide(judged: list[_Judged], retrieved: int) -> tuple[ClaimVerdict, str, list[_Judged]]:
         supporting = [j for j in judged if j.verdict is Verdict.SUPPORTED]
         if supporting:
             supporting.sort(key=lambda j: -j.support.score)
             n = len(supporting)
-            return "supported", f"{n} of {len(judged)} passages support it", supporting
+            return "supported", f"{n} of {retrieved} retrieved passages support it", supporting
         contradicting = [j for j in judged if j.verdict is Verdict.CONTRADICTED]
         if contradicting:
             n = len(contradicting)
             return (
                 "contradicted",
-                f"{n} of {len(judged)} passages contradict it and none supports it",
+                f"{n} of {retrieved} retrieved passages contradict it and none supports it",
                 contradicting,
             )
-        if not judged:
+        if not retrieved:
             return "no_evidence", "no passage was retrieved", []
-        return "no_evidence", f"none of the {len(judged)} passages checked states it", []
+        return (
+            "no_evidence",
+            f"none of the {retrieved} retrieved passages states it ({len(judged)} shared at least "
+            "half of its content words and were judged)",
+            [],
+        )
 
     @staticmethod
     def _cited_verdict(judged: list[_Judged], doc_ids: tuple[str, ...]) -> tuple[CitedVerdict, str]:
@@ -257,7 +264,7 @@ class ReportChecker:
             hits += [h for h in more if h.chunk.chunk_id not in seen]
         t1 = time.perf_counter()
         judged = self._judge(claim.query, hits)
-        verdict, reason, deciding = self._decide(judged)
+        verdict, reason, deciding = self._decide(judged, len(hits))
         citations = self._citations(claim, parsed, judged)
         timings["retrieve_ms"] += (t1 - t0) * 1000
         timings["verify_ms"] += (time.perf_counter() - t1) * 1000
@@ -271,7 +278,8 @@ class ReportChecker:
             cited_not_supporting=[
                 i for c in citations if c.found and c.verdict != "supported" for i in c.ids
             ],
-            passages_checked=len(judged),
+            passages_retrieved=len(hits),
+            passages_judged=len(judged),
         )
 
     # -- the report -----------------------------------------------------------------------------

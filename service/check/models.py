@@ -104,7 +104,11 @@ class ClaimCheck(BaseModel):
         default_factory=list,
         description="Ids the sentence cites whose stored record does not support it",
     )
-    passages_checked: int
+    passages_retrieved: int = Field(description="Passages retrieved for the claim")
+    passages_judged: int = Field(
+        description="Of those, the ones the verifier judged: those holding at least half of the "
+        "claim's content words (the others cannot support or contradict it)"
+    )
 
 
 class SkippedSentence(BaseModel):
