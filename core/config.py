@@ -169,6 +169,14 @@ class AnswerSettings(_Section):
     unsupported: Literal["flag", "drop"] = Field(
         "flag", description="Unsupported sentences: keep them marked, or drop them from the answer"
     )
+    regenerate: bool = Field(
+        True,
+        description="LLM answers and report sections: when sentences fail verification (after "
+        "citation repair), ask the model once more with those sentences and the verifier's "
+        "reasons; the supported sentences are kept, the rewritten ones verified like any other "
+        "(still failing: flagged or dropped per 'unsupported'). One extra LLM request per answer "
+        "(per report section with failing sentences); recorded in verification.attempts",
+    )
     report_section_sentences: int = Field(4, ge=1, le=20, description="Sentences per section")
     report_max_sections: int = Field(8, ge=1, le=20, description="Most report sections")
     report_max_trials: int = Field(15, ge=0, le=100, description="Rows in the trials table")

@@ -10,13 +10,18 @@ Each question is posted to ``/v1/answer`` and the JSON is checked:
   its own identifiers, or a URL in the answer text that is neither a source's or passage's URL
   nor quoted from a retrieved passage's text.
 - **citation support rate**: kept sentences with ``supported=true`` over kept sentences (the
-  method is the service's ``verification.method``).
+  method is the service's ``verification.method``); for LLM answers also the rate of the first
+  generation attempt (``verification.attempts[0]``: supported over verified sentences, before the
+  one regeneration of failing sentences), so one run shows before and after side by side.
 - **source recall**: the question's source document is among ``sources`` (LitQA2 by DOI,
   PubMedQA by PMID); **retrieval recall**: among ``passages``.
 - **answer accuracy**, only when the service answers with an LLM (``generator == "llm"``): the
   question is asked again with the choices (LitQA2: the ideal answer, the distractors and
   "Insufficient information", shuffled with a per-question seed) or "yes, no or maybe"
-  (PubMedQA) appended, and the letter / word the answer starts with is parsed.
+  (PubMedQA) appended, and the letter / word the answer starts with is parsed — from the
+  response and from its first attempt's answer (accuracy before regeneration).
+
+Every response is also written, whole, to ``responses.jsonl`` (for judging verdicts by hand).
 
 The documents must be ingested first (see docs/eval.md): the LitQA2 source PDFs
 (``litrag ingest ../shared/data/corpus/pdf``), the PubMedQA abstracts as MEDLINE XML
@@ -254,6 +259,10 @@ def check_response(resp: Mapping[str, Any], item: Item | None = None) -> dict[st
     verification = resp.get("verification") or {}
     kept = [s for s in verification.get("sentences", []) if s.get("kept", True)]
     supported = sum(1 for s in kept if s.get("supported"))
+    attempts = verification.get("attempts") or []
+    # before regeneration: the first attempt; without attempts (extractive) the response itself
+    first_n = int(attempts[0]["sentences"]) if attempts else len(kept)
+    first_supported = int(attempts[0]["supported"]) if attempts else supported
     out: dict[str, Any] = {
         "generator": resp.get("generator"),
         "degraded": bool(resp.get("degraded", False)),
@@ -266,6 +275,11 @@ def check_response(resp: Mapping[str, Any], item: Item | None = None) -> dict[st
         "kept_sentences": len(kept),
         "supported_sentences": supported,
         "contradicted_sentences": sum(1 for s in kept if s.get("verdict") == "contradicted"),
+        "attempts": len(attempts),
+        "regenerated": any(a.get("attempt") == 2 and a.get("used") for a in attempts),
+        "llm_requests": sum(int(a.get("llm_requests", 0)) for a in attempts),
+        "first_attempt_sentences": first_n,
+        "first_attempt_supported": first_supported,
         # per sentence, so two runs (e.g. two verification methods) can be compared
         "verdicts": [
             {"text": s.get("text", ""), "verdict": _verdict(s)}
@@ -337,6 +351,11 @@ class _Totals:
     kept: int = 0
     supported: int = 0
     contradicted: int = 0
+    first_sentences: int = 0
+    first_supported: int = 0
+    regenerated: int = 0
+    llm_requests: int = 0
+    correct_first: int = 0
     source_found: int = 0
     source_retrieved: int = 0
     answered_with_citation: int = 0
@@ -367,19 +386,29 @@ def _accuracy(
     prompt = _choices_prompt(item) if dataset == "litqa2" else _yes_no_prompt(item)
     resp = _post(client, {**base, "question": prompt})
     answer = str(resp.get("answer", ""))
-    if dataset == "litqa2":
-        pred = parse_choice(answer, len(item.choices))
-        unsure = pred is not None and item.choices[ord(pred) - 65] == INSUFFICIENT
-    else:
-        pred = parse_yes_no_maybe(answer)
-        unsure = False
+    attempts = (resp.get("verification") or {}).get("attempts") or []
+    first = str(attempts[0].get("answer", "")) if attempts else answer
+
+    def predict(text: str) -> str | None:
+        if dataset == "litqa2":
+            return parse_choice(text, len(item.choices))
+        return parse_yes_no_maybe(text)
+
+    pred, pred_first = predict(answer), predict(first)
+    unsure = (
+        dataset == "litqa2" and pred is not None and item.choices[ord(pred) - 65] == INSUFFICIENT
+    )
     return {
         "prediction": pred,
         "correct_answer": item.correct,
         "correct": pred == item.correct,
         "unsure": unsure,
+        "prediction_first_attempt": pred_first,
+        "correct_first_attempt": pred_first == item.correct,
+        "regenerated": len(attempts) > 1,
         "generator": resp.get("generator"),
         "answer_head": answer[:300],
+        "response": resp,
     }
 
 
@@ -394,8 +423,9 @@ def run_answer_eval(
     console: Console | None = None,
     client: httpx.Client | None = None,
 ) -> tuple[dict[str, Any], Path]:
-    """Ask every question, check each response, write ``summary.json``, ``summary.md`` and
-    ``per_question.json``; returns the summary and the folder."""
+    """Ask every question, check each response, write ``summary.json``, ``summary.md``,
+    ``per_question.json`` and ``responses.jsonl`` (after every question); returns the summary and
+    the folder."""
     from eval.runner import git_commit, make_progress
 
     console = console or Console(stderr=True)
@@ -410,7 +440,66 @@ def run_answer_eval(
     http = client or httpx.Client(base_url=options.url, timeout=options.timeout_s, headers=headers)
     t = _Totals()
     rows: list[dict[str, Any]] = []
+    responses: list[dict[str, Any]] = []
     base: dict[str, Any] = {"generator": options.generator}
+    out = out_dir or (
+        Path("artifacts")
+        / "eval"
+        / f"answers-{options.dataset}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+    )
+    out.mkdir(parents=True, exist_ok=True)
+
+    def write() -> dict[str, Any]:
+        """The summary of the questions asked so far, written with the rows and responses
+        (after every question, so a run stopped early keeps what it measured)."""
+        answered = t.questions - t.errors
+        summary: dict[str, Any] = {
+            "manifest": {
+                "dataset": options.dataset,
+                "split": options.split if options.dataset == "pubmedqa" else "public",
+                "url": options.url,
+                "generator_requested": options.generator,
+                "only_with_pdf": options.only_with_pdf if options.dataset == "litqa2" else None,
+                "limit": options.limit,
+                "git_commit": git_commit(),
+                "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                "seconds": round(time.perf_counter() - t0, 1),
+            },
+            "questions": t.questions,
+            "errors": t.errors,
+            "generators": t.generators,
+            "verification_methods": sorted(t.methods),
+            "fabricated_citations": t.fabricated_citations,
+            "fabricated_urls": t.fabricated_urls,
+            "citations": t.citations,
+            "answers_with_citations": t.answered_with_citation,
+            "kept_sentences": t.kept,
+            "supported_sentences": t.supported,
+            "contradicted_sentences": t.contradicted,
+            "citation_support_rate": _rate(t.supported, t.kept),
+            "first_attempt_sentences": t.first_sentences,
+            "first_attempt_supported": t.first_supported,
+            "first_attempt_support_rate": _rate(t.first_supported, t.first_sentences),
+            "regenerated_answers": t.regenerated,
+            "llm_requests": t.llm_requests,
+            "accuracy_first_attempt": _rate(t.correct_first, t.accuracy_asked),
+            "source_recall": _rate(t.source_found, answered),
+            "retrieval_recall": _rate(t.source_retrieved, answered),
+            "accuracy": _rate(t.correct, t.accuracy_asked),
+            "accuracy_questions": t.accuracy_asked,
+            "unsure": t.unsure,
+            "unparsed": t.unparsed,
+        }
+        if options.dataset == "litqa2" and t.accuracy_asked:
+            sure = t.accuracy_asked - t.unsure
+            summary["precision"] = _rate(t.correct, sure)
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        (out / "per_question.json").write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+        (out / "summary.md").write_text(answers_markdown(summary), encoding="utf-8")
+        with (out / "responses.jsonl").open("w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(r) + "\n" for r in responses)
+        return summary
+
     t0 = time.perf_counter()
     try:
         try:
@@ -428,16 +517,23 @@ def run_answer_eval(
                     resp = _post(http, {**base, "question": item.question})
                     check = check_response(resp, item)
                     row.update(check)
+                    responses.append({"qid": item.qid, "kind": "answer", "response": resp})
                     if check["generator"] == "llm":
-                        row["accuracy"] = _accuracy(http, item, options.dataset, base)
+                        acc = _accuracy(http, item, options.dataset, base)
+                        responses.append(
+                            {"qid": item.qid, "kind": "accuracy", "response": acc.pop("response")}
+                        )
+                        row["accuracy"] = acc
                 except (httpx.HTTPError, ValueError) as exc:
                     t.errors += 1
                     row["error"] = str(exc)[:500]
                     rows.append(row)
+                    write()
                     progress.advance(task)
                     continue
                 _add(t, row)
                 rows.append(row)
+                write()
                 progress.update(
                     task,
                     advance=1,
@@ -448,51 +544,7 @@ def run_answer_eval(
         if own_client:
             http.close()
 
-    answered = t.questions - t.errors
-    summary: dict[str, Any] = {
-        "manifest": {
-            "dataset": options.dataset,
-            "split": options.split if options.dataset == "pubmedqa" else "public",
-            "url": options.url,
-            "generator_requested": options.generator,
-            "only_with_pdf": options.only_with_pdf if options.dataset == "litqa2" else None,
-            "limit": options.limit,
-            "git_commit": git_commit(),
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "seconds": round(time.perf_counter() - t0, 1),
-        },
-        "questions": t.questions,
-        "errors": t.errors,
-        "generators": t.generators,
-        "verification_methods": sorted(t.methods),
-        "fabricated_citations": t.fabricated_citations,
-        "fabricated_urls": t.fabricated_urls,
-        "citations": t.citations,
-        "answers_with_citations": t.answered_with_citation,
-        "kept_sentences": t.kept,
-        "supported_sentences": t.supported,
-        "contradicted_sentences": t.contradicted,
-        "citation_support_rate": _rate(t.supported, t.kept),
-        "source_recall": _rate(t.source_found, answered),
-        "retrieval_recall": _rate(t.source_retrieved, answered),
-        "accuracy": _rate(t.correct, t.accuracy_asked),
-        "accuracy_questions": t.accuracy_asked,
-        "unsure": t.unsure,
-        "unparsed": t.unparsed,
-    }
-    if options.dataset == "litqa2" and t.accuracy_asked:
-        sure = t.accuracy_asked - t.unsure
-        summary["precision"] = _rate(t.correct, sure)
-    out = out_dir or (
-        Path("artifacts")
-        / "eval"
-        / f"answers-{options.dataset}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    (out / "per_question.json").write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
-    (out / "summary.md").write_text(answers_markdown(summary), encoding="utf-8")
-    return summary, out
+    return write(), out
 
 
 def _add(t: _Totals, row: Mapping[str, Any]) -> None:
@@ -503,6 +555,10 @@ def _add(t: _Totals, row: Mapping[str, Any]) -> None:
     t.kept += int(row["kept_sentences"])
     t.contradicted += int(row.get("contradicted_sentences", 0))
     t.supported += int(row["supported_sentences"])
+    t.first_sentences += int(row.get("first_attempt_sentences", row["kept_sentences"]))
+    t.first_supported += int(row.get("first_attempt_supported", row["supported_sentences"]))
+    t.regenerated += int(bool(row.get("regenerated")))
+    t.llm_requests += int(row.get("llm_requests", 0))
     t.source_found += int(bool(row.get("source_found")))
     t.source_retrieved += int(bool(row.get("source_retrieved")))
     if row.get("method"):
@@ -515,6 +571,7 @@ def _add(t: _Totals, row: Mapping[str, Any]) -> None:
         t.correct += int(bool(acc["correct"]))
         t.unsure += int(bool(acc["unsure"]))
         t.unparsed += int(acc["prediction"] is None)
+        t.correct_first += int(bool(acc.get("correct_first_attempt", acc["correct"])))
 
 
 def _pct(v: Any) -> str:
@@ -544,6 +601,18 @@ def answers_markdown(summary: Mapping[str, Any]) -> str:
         f"| answer accuracy (LLM only) | {_pct(summary['accuracy'])} "
         f"(n={summary['accuracy_questions']}) |",
     ]
+    if summary.get("first_attempt_sentences"):
+        at = next(i for i, x in enumerate(lines) if "citation support rate" in x) + 1
+        lines[at:at] = [
+            f"| support rate before regeneration (first attempt, verified sentences) | "
+            f"{_pct(summary['first_attempt_support_rate'])} "
+            f"({summary['first_attempt_supported']}/{summary['first_attempt_sentences']}) |",
+            f"| answers regenerated (one extra LLM request each) | "
+            f"{summary['regenerated_answers']} |",
+        ]
+        lines.append(
+            f"| answer accuracy before regeneration | {_pct(summary['accuracy_first_attempt'])} |"
+        )
     if "precision" in summary:
         lines.append(f"| precision (excluding 'insufficient') | {_pct(summary['precision'])} |")
     return "\n".join(lines) + "\n"

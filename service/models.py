@@ -236,6 +236,42 @@ class RemovedCitation(BaseModel):
     reason: str
 
 
+class FailingSentence(BaseModel):
+    """A sentence of one generation attempt that its citations do not support."""
+
+    text: str = Field(description="The sentence as the answer shows it, without its markers")
+    passages: list[int] = Field(
+        description="passages[].rank of the chunks the model cited (empty: it cited none)"
+    )
+    verdict: Literal["contradicted", "not_supported"]
+    reason: str = Field(description="The verifier's reason, as sent back to the model")
+
+
+class GenerationAttempt(BaseModel):
+    """One LLM generation of an answer (or of a report's sections) and how it verified.
+
+    Attempt 1 is the first draft after citation repair; attempt 2, made only when attempt 1 has
+    failing sentences and ``answer.regenerate`` is on, re-asks the model about exactly those
+    sentences (with the verifier's reasons) and keeps the supported ones of attempt 1."""
+
+    attempt: int = Field(ge=1, description="1 = first draft; 2 = the one regeneration")
+    llm_requests: int = Field(
+        ge=0, description="LLM requests this attempt made (reports: one per section asked)"
+    )
+    sentences: int = Field(ge=0, description="Sentences verified in this attempt's answer")
+    supported: int = Field(ge=0, description="Of those, supported (after citation repair)")
+    failing: list[FailingSentence] = Field(
+        description="Its contradicted and not-supported sentences"
+    )
+    answer: str = Field(description="The Markdown answer this attempt composed")
+    used: bool = Field(description="True for the attempt whose answer is the response's")
+    error: str | None = Field(
+        None,
+        description="Why this attempt produced no answer (the LLM failed during the "
+        "regeneration: the response keeps attempt 1)",
+    )
+
+
 class Verification(BaseModel):
     """How every sentence's citations were checked."""
 
@@ -269,6 +305,12 @@ class Verification(BaseModel):
         description="Instruction-like sentences (prompt injections: 'ignore previous "
         "instructions', 'you are now …', 'system prompt', …) in the retrieved passages or the "
         "model's text; never used as answer sentences",
+    )
+    attempts: list[GenerationAttempt] = Field(
+        default_factory=list,
+        description="LLM answers: each generation attempt and how it verified (a second one "
+        "only when the first had failing sentences and answer.regenerate is on); empty for "
+        "extractive answers",
     )
 
 

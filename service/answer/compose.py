@@ -151,6 +151,13 @@ def instruction_sentences(retrieved: Sequence[ScoredChunk]) -> list[str]:
     return found
 
 
+def answer_sentences(draft: Draft) -> list[DraftSentence]:
+    """The draft sentences compose verifies, in order: ``verification.sentences[i]`` is
+    ``answer_sentences(draft)[i]``."""
+    # the extractor and the draft parser already leave these out; a draft from elsewhere may not
+    return [s for s in draft.sentences if not is_instruction(s.text)]
+
+
 def compose(
     draft: Draft,
     retrieved: Sequence[ScoredChunk],
@@ -165,8 +172,7 @@ def compose(
     ``retrieved`` can ever be cited."""
     clean = MarkdownSanitiser(removed_urls=list(draft.removed_urls))
     skipped = [*draft.skipped_instructions, *instruction_sentences(retrieved)]
-    # the extractor and the draft parser already leave these out; a draft from elsewhere may not
-    sentences = [s for s in draft.sentences if not is_instruction(s.text)]
+    sentences = answer_sentences(draft)
     skipped += [s.text for s in draft.sentences if is_instruction(s.text)]
     by_id = {h.chunk.chunk_id: h for h in retrieved}
     rank = {h.chunk.chunk_id: i + 1 for i, h in enumerate(retrieved)}

@@ -23,6 +23,7 @@ from service.answer.events import Delta, Event, Final, Passages, Question
 from service.answer.extractive import NO_EVIDENCE, extract
 from service.answer.llm import LLMClient, LLMError
 from service.answer.plan import is_trials_facet, plan_sections, retrieval_query
+from service.answer.regenerate import Generation, with_regeneration
 from service.answer.safety import (
     DeltaBuffer,
     MarkdownSanitiser,
@@ -150,6 +151,7 @@ class AnswerEngine:
         t1 = time.perf_counter()
         degraded = False
         draft = Draft()
+        generations: list[Generation] = []
         cache = CachedEmbedder(self.embedder)
         if generator == "llm" and hits:
             assert self.llm is not None
@@ -167,7 +169,9 @@ class AnswerEngine:
                     text = "".join(parts)
                 else:
                     text = self.llm.complete(messages)
-                draft = parse_cited_text(text, [h.chunk.chunk_id for h in hits])
+                ids = [h.chunk.chunk_id for h in hits]
+                draft = parse_cited_text(text, ids)
+                generations.append(Generation(messages, text, ids))
             except LLMError:
                 if self.settings.llm.fallback != "extractive":
                     raise
@@ -185,6 +189,15 @@ class AnswerEngine:
         verifier = make_verifier(self.settings.answer, cache)
         policy = req.unsupported or self.settings.answer.unsupported
         composed = compose(draft, hits, verifier, policy, repair=generator == "llm")
+        if generator == "llm" and self.llm is not None:
+            composed = with_regeneration(
+                self.llm,
+                generations,
+                draft,
+                composed,
+                lambda d: compose(d, hits, verifier, policy, repair=True),
+                enabled=self.settings.answer.regenerate,
+            )
         t3 = time.perf_counter()
         timings = _timings(t0, t1, t2, t3, retrieve_ms)
         yield Final(_final(req, "answer", composed, generator, degraded, timings, None))
@@ -242,6 +255,7 @@ class AnswerEngine:
         yield Passages([Passage.of(i + 1, h) for i, h in enumerate(all_hits)])
         t1 = time.perf_counter()
         draft = Draft()
+        generations: list[Generation] = []
         degraded = False
         seen: set[str] = set()
         cache = CachedEmbedder(self.embedder)
@@ -249,8 +263,11 @@ class AnswerEngine:
             if generator == "llm" and sec.hits:
                 assert self.llm is not None
                 try:
-                    text = self.llm.complete(self._messages(f"{sec.title}: {sec.query}", sec.hits))
-                    parse_cited_text(text, [h.chunk.chunk_id for h in sec.hits], sec.title, draft)
+                    messages = self._messages(f"{sec.title}: {sec.query}", sec.hits)
+                    text = self.llm.complete(messages)
+                    ids = [h.chunk.chunk_id for h in sec.hits]
+                    parse_cited_text(text, ids, sec.title, draft)
+                    generations.append(Generation(messages, text, ids, sec.title))
                     continue
                 except LLMError:
                     if self.settings.llm.fallback != "extractive":
@@ -265,15 +282,27 @@ class AnswerEngine:
         trials = _trial_rows(trial_hits, a.report_max_trials)
         verifier = make_verifier(a, cache)
         policy = req.unsupported or a.unsupported
+        titled = [(s.title, s.query) for s in sections]
         composed = compose(
             draft,
             all_hits,
             verifier,
             policy,
             repair=generator == "llm",
-            sections=[(s.title, s.query) for s in sections],
+            sections=titled,
             trials=trials,
         )
+        if generator == "llm" and self.llm is not None:
+            composed = with_regeneration(
+                self.llm,
+                generations,
+                draft,
+                composed,
+                lambda d: compose(
+                    d, all_hits, verifier, policy, repair=True, sections=titled, trials=trials
+                ),
+                enabled=a.regenerate,
+            )
         t3 = time.perf_counter()
         timings = _timings(t0, t1, t2, t3, retrieve_ms)
         yield Final(_final(req, "report", composed, generator, degraded, timings, trials))

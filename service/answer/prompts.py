@@ -29,3 +29,20 @@ def format_passages(passages: list[tuple[str, str, str]]) -> str:
         f"[{i}] {title}{' — ' + section if section else ''}\n{text}"
         for i, (title, section, text) in enumerate(passages, 1)
     )
+
+
+REGENERATE = """These sentences of your answer are not supported by the passages they cite:
+{failing}
+
+Rewrite each of them so that it states only what one of the passages above says, and cite that \
+passage as [n]. Leave out a sentence that no passage supports. Reply with the rewritten sentences \
+only."""
+
+
+def format_failing(failing: list[tuple[str, list[int], str]]) -> str:
+    """One line per failing (sentence, cited passage numbers, verifier's reason)."""
+    lines = []
+    for text, cited, reason in failing:
+        where = "".join(f"[{n}]" for n in cited) or "no passage"
+        lines.append(f'- "{text}" (cited: {where}) — {reason}')
+    return "\n".join(lines)

@@ -188,3 +188,42 @@ def test_compare_verdicts_counts_changes_by_kind(tmp_path: Path) -> None:
         "not_supported -> supported": 1,
     }
     assert diff["changed"] == 2 and diff["only_in_this"] == 1 and diff["only_in_other"] == 0
+
+
+def test_first_attempt_gives_the_numbers_before_regeneration(tmp_path: Path) -> None:
+    """One run shows before and after the regeneration: the first attempt's support and its
+    answer's choice, next to the response's."""
+
+    def attempts(first_answer: str) -> list[dict[str, Any]]:
+        return [
+            {"attempt": 1, "llm_requests": 1, "sentences": 4, "supported": 1, "used": False,
+             "answer": first_answer, "failing": []},
+            {"attempt": 2, "llm_requests": 1, "sentences": 3, "supported": 2, "used": True,
+             "answer": "", "failing": []},
+        ]  # fmt: skip
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/healthz":
+            return httpx.Response(200, json={"status": "ok"})
+        body = json.loads(request.content)
+        resp = copy.deepcopy(_response(generator="llm"))
+        if "Start the answer with yes" in body["question"]:
+            resp["answer"] = "Yes. Mitochondria ..."  # the truth of the first question is "yes"
+            resp["verification"]["attempts"] = attempts("No, they do not [1].")
+        else:
+            resp["verification"]["attempts"] = attempts("x")
+        return httpx.Response(200, json=resp)
+
+    client = httpx.Client(base_url="http://svc", transport=httpx.MockTransport(handler))
+    summary, out = run_answer_eval(
+        AnswerEvalOptions(dataset="pubmedqa", url="http://svc", limit=1),
+        out_dir=tmp_path / "answers",
+        client=client,
+    )
+    assert summary["citation_support_rate"] == pytest.approx(0.5)  # the response: 1 of 2 kept
+    assert (summary["first_attempt_supported"], summary["first_attempt_sentences"]) == (1, 4)
+    assert summary["regenerated_answers"] == 1 and summary["llm_requests"] == 2
+    assert summary["accuracy"] == 1.0 and summary["accuracy_first_attempt"] == 0.0
+    assert "before regeneration" in (out / "summary.md").read_text(encoding="utf-8")
+    lines = (out / "responses.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(x)["kind"] for x in lines] == ["answer", "accuracy"]

@@ -4,6 +4,9 @@
 server-sent ``data: {...}`` chunks ending with ``data: [DONE]``. What it answers depends on
 ``mode``; the scripted sentences are built from the numbered passages of the prompt
 (``[n] title — section\\ntext`` blocks), so "cite-ok" really is supported by passage 1.
+A request with more than one user message is a regeneration (the service's second request about
+sentences that failed verification): the passages are read from the first user message, and the
+``retry-*`` modes answer it differently from the first request.
 Every request body is recorded in ``requests`` for assertions on the prompt.
 """
 
@@ -16,7 +19,20 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-MODES = ("cite-ok", "cite-99", "unsupported", "invented-url", "invented-nct", "timeout", "500")
+MODES = (
+    "cite-ok",
+    "cite-99",
+    "unsupported",
+    "invented-url",
+    "invented-nct",
+    "timeout",
+    "500",
+    # first request: UNSUPPORTED_TEXT; the regeneration: ...
+    "retry-fixes",  # ... the supported sentence of "cite-ok"
+    "retry-cite-99",  # ... a sentence of passage 2 cited as [99] (no such passage)
+    "retry-abstains",  # ... "Insufficient evidence."
+    "retry-500",  # ... HTTP 500
+)
 UNSUPPORTED_TEXT = "mRNA-4157 targets PD-L1 in all patients [1]."
 INVENTED_URL = "https://example.org/fake-trial"
 INVENTED_NCT = "NCT99999999"
@@ -74,10 +90,21 @@ def pick_sentence(text: str) -> str:
     return line if line.endswith(".") else line + "."
 
 
-def script(mode: str, prompt: str) -> str:
-    """The completion text for ``mode`` given the user prompt."""
+def script(mode: str, prompt: str, retry: bool = False) -> str:
+    """The completion text for ``mode`` given the (first) user prompt; ``retry``: the request is
+    a regeneration."""
     passages = parse_passages(prompt)
     s1 = pick_sentence(passages[1][1])
+    if mode.startswith("retry-"):
+        if not retry:
+            return UNSUPPORTED_TEXT
+        if mode == "retry-fixes":
+            return f"{s1} [1]"
+        if mode == "retry-cite-99":
+            s2 = pick_sentence(passages[2][1]) if 2 in passages else s1
+            return f"{s2[:-1]} [99]."
+        if mode == "retry-abstains":
+            return "Insufficient evidence."
     if mode == "cite-ok":
         return f"{s1} [1]"  # the marker after the full stop belongs to the sentence
     if mode == "cite-99":
@@ -116,7 +143,9 @@ class StubLLM:
                     self._json(404, {"error": {"message": f"no route {self.path}"}})
                     return
                 mode = stub.mode
-                if mode == "500":
+                users = [m["content"] for m in body["messages"] if m["role"] == "user"]
+                retry = len(users) > 1
+                if mode == "500" or (mode == "retry-500" and retry):
                     self._json(500, {"error": {"message": "scripted failure", "type": "server"}})
                     return
                 if mode == "timeout":
@@ -125,9 +154,8 @@ class StubLLM:
                     # next test's `replies` (seen when the machine is busy).
                     self.close_connection = True
                     return
-                user = [m for m in body["messages"] if m["role"] == "user"][-1]["content"]
                 try:
-                    text = script(mode, user)
+                    text = script(mode, users[0], retry)
                 except Exception as exc:  # a broken script shows up in the test, not as a hang
                     self._json(500, {"error": {"message": f"stub script failed: {exc!r}"}})
                     return
