@@ -178,6 +178,22 @@ class AnswerSettings(_Section):
         "(per report section with failing sentences); recorded in verification.attempts",
     )
     report_section_sentences: int = Field(4, ge=1, le=20, description="Sentences per section")
+    section_floor: float = Field(
+        0.40,
+        ge=-1,
+        le=1,
+        description="A report section whose most relevant passage sentence scores below this "
+        "(the extraction relevance) says 'No retrieved evidence on <facet>'; chosen on BioASQ "
+        "(docs/eval.md, Report section floor)",
+    )
+    facet_contrast: float = Field(
+        0.02,
+        ge=-1,
+        le=1,
+        description="... and so does a facet section whose three most relevant sentences are, "
+        "on average, less than this closer to the section query than to the core topic "
+        "(cosine difference; chosen on 55 hand-labelled report sections, docs/eval.md)",
+    )
     report_max_sections: int = Field(8, ge=1, le=20, description="Most report sections")
     report_max_trials: int = Field(15, ge=0, le=100, description="Rows in the trials table")
 

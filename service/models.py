@@ -320,6 +320,19 @@ class ReportSection(BaseModel):
     title: str
     query: str = Field(description="The sub-question retrieved for")
     text: str
+    evidence: bool = Field(
+        True,
+        description="False when no retrieved passage was on this part of the question (the "
+        "text then says 'No retrieved evidence on …' and the report lists it as not covered)",
+    )
+    relevance: float | None = Field(
+        None, description="The best passage sentence's relevance to the section (-1: none)"
+    )
+    facet_contrast: float | None = Field(
+        None,
+        description="How much closer the best sentences are to the section than to the report's "
+        "core topic (null for the overview); see docs/eval.md 'Report section floor'",
+    )
 
 
 class TrialRow(BaseModel):

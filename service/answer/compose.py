@@ -28,14 +28,17 @@ has them (an extracted quote stays a word-for-word quote) and shown sanitised;
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal, Protocol, runtime_checkable
 
 from core.chunking import split_sentences
 from core.ids import source_url
 from core.schemas import ScoredChunk
 from core.verify import Support, Verdict, Verifier
+from core.verify.fields import METHOD as FIELDS_METHOD
+from core.verify.fields import check_fields
 from core.verify.terms import content_words
+from service.answer.coverage import Coverage
 from service.answer.draft import Draft, DraftSentence
 from service.answer.safety import MarkdownSanitiser, is_instruction
 from service.models import (
@@ -83,6 +86,31 @@ def check_all(
     if isinstance(verifier, BatchVerifier):
         return verifier.check_all(items)
     return [verifier.check(sentence, cited) for sentence, cited in items]
+
+
+NOT_COVERED = "Not covered by the indexed corpus"
+
+
+def no_evidence_on(facet: str) -> str:
+    """What a report section without evidence says: ``No retrieved evidence on rare diseases.``"""
+    # "Rare diseases" reads as a phrase in the sentence; "HER2 vaccines" keeps its capitals
+    lowered = facet[0].lower() + facet[1:] if facet[1:2].islower() else facet
+    return f"No retrieved evidence on {lowered.rstrip('.')}."
+
+
+def verify_sentences(
+    verifier: Verifier,
+    sentences: Sequence[DraftSentence],
+    cited_of: Sequence[Sequence[ScoredChunk]],
+) -> list[Support]:
+    """Each sentence's verdict: record-fact sentences field by field (``check_fields``), the
+    others by ``verifier`` in one batch."""
+    prose = [i for i, s in enumerate(sentences) if not s.facts]
+    found = check_all(verifier, [(sentences[i].text, cited_of[i]) for i in prose])
+    out = dict(zip(prose, found, strict=True))
+    return [
+        out[i] if i in out else check_fields(s.facts, cited_of[i]) for i, s in enumerate(sentences)
+    ]
 
 
 def verdict_mark(verdict: Verdict, n: int | None) -> str:
@@ -167,6 +195,7 @@ def compose(
     repair: bool = False,
     sections: list[tuple[str, str]] | None = None,
     trials: list[TrialRow] | None = None,
+    coverage: Mapping[str, Coverage] | None = None,
 ) -> Composed:
     """Verify (and with ``repair``, re-attribute), sanitise and render. Only chunks in
     ``retrieved`` can ever be cited."""
@@ -178,7 +207,7 @@ def compose(
     rank = {h.chunk.chunk_id: i + 1 for i, h in enumerate(retrieved)}
     # never a chunk that was not retrieved
     cited_of = [[by_id[c] for c in s.chunk_ids if c in by_id] for s in sentences]
-    supports = check_all(verifier, [(s.text, c) for s, c in zip(sentences, cited_of, strict=True)])
+    supports = verify_sentences(verifier, sentences, cited_of)
     repairs: dict[int, tuple[list[int], str]] = {}
     if repair:
         fixed = repair_citations(sentences, cited_of, supports, retrieved, verifier)
@@ -280,19 +309,33 @@ def compose(
     else:
         report_sections = []
         parts: list[str] = []
+        uncovered: list[str] = []
         for title, query in sections:
             body = " ".join(t for s, t in rendered if s == title)
             if not body:
-                body = "No retrieved passage addressed this part of the question."
-            report_sections.append(ReportSection(title=titles[title], query=query, text=body))
+                body = no_evidence_on(titles[title])
+                uncovered.append(titles[title])
+            report_sections.append(
+                ReportSection(
+                    title=titles[title],
+                    query=query,
+                    text=body,
+                    evidence=titles[title] not in uncovered,
+                    relevance=cov.relevance if (cov := (coverage or {}).get(title)) else None,
+                    facet_contrast=cov.contrast if cov else None,
+                )
+            )
             parts.append(f"## {titles[title]}\n\n{body}")
+        if uncovered:
+            listed = "\n".join(f"- {t}" for t in uncovered)
+            parts.append(f"## {NOT_COVERED}\n\n{listed}")
         if trials is not None:
             parts.append("## Relevant clinical trial records\n\n" + render_trials(trials, clean))
         parts.append("## Sources\n\n" + render_sources(citations, sources, clean))
         answer = "\n\n".join(parts)
     verdicts = [s.verdict for s in supports]
     verification = Verification(
-        method=verifier.method,
+        method=verifier.method + (f" + {FIELDS_METHOD}" if any(s.facts for s in sentences) else ""),
         unsupported_policy=policy,
         all_supported=all(c.supported for c in checks if c.kept),
         supported=verdicts.count(Verdict.SUPPORTED),

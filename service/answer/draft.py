@@ -25,6 +25,8 @@ class DraftSentence:
     text: str
     chunk_ids: list[str]
     section: str | None = None
+    #: (field label, value) pairs of a sentence built from a record: checked field by field
+    facts: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,14 +16,23 @@ from core.embedding import CachedEmbedder, Embedder
 from core.ids import source_url
 from core.retrieval import Retriever
 from core.schemas import ScoredChunk, SearchFilter, SourceType
-from core.verify import make_verifier
+from core.verify import Verifier, make_verifier
+from core.verify.terms import term_in
 from service.answer import prompts
-from service.answer.compose import Composed, compose
+from service.answer.compose import Composed, check_all, compose
+from service.answer.coverage import Coverage, assess
 from service.answer.draft import Draft, DraftSentence, parse_cited_text
 from service.answer.events import Delta, Event, Final, Passages, Question
-from service.answer.extractive import NO_EVIDENCE, extract
+from service.answer.extractive import NO_EVIDENCE, Candidates, candidates, extract
+from service.answer.gaps import Gap, find_gap, identity_terms, on_subject, passage_text
 from service.answer.llm import LLMClient, LLMError
-from service.answer.plan import is_trials_facet, plan_sections, retrieval_query
+from service.answer.plan import (
+    OVERVIEW,
+    excluded_scope,
+    is_trials_facet,
+    plan_sections,
+    retrieval_query,
+)
 from service.answer.regenerate import Generation, with_regeneration
 from service.answer.safety import (
     DeltaBuffer,
@@ -30,6 +40,7 @@ from service.answer.safety import (
     draft_safe,
     without_instructions,
 )
+from service.answer.trial_facts import trial_sentence
 from service.errors import GeneratorUnavailable
 from service.models import AnswerResponse, Passage, TrialRow
 
@@ -39,6 +50,15 @@ class _Section:
     title: str
     query: str
     hits: list[ScoredChunk]
+    facts: list[DraftSentence]  # trial records' facts sentences (trials sections)
+
+
+_BRACKETS = re.compile(r"[\[\]()]")
+#: passages kept from the search for an identity term no retrieved passage mentions
+MISSING_TERM_HITS = 4
+#: trial records stated as facts sentences in an answer / a report's trials section
+TRIAL_FACTS_PER_ANSWER = 2
+TRIAL_FACTS_PER_SECTION = 3
 
 
 class AnswerEngine:
@@ -97,6 +117,7 @@ class AnswerEngine:
         section: str | None,
         max_sentences: int,
         seen: set[str] | None = None,
+        scored: Candidates | None = None,
     ) -> list[DraftSentence]:
         a = self.settings.answer
         return extract(
@@ -107,6 +128,7 @@ class AnswerEngine:
             min_relevance=a.min_relevance,
             section=section,
             exclude=seen,
+            scored=scored,
         )
 
     def _search(
@@ -117,15 +139,53 @@ class AnswerEngine:
         flt: SearchFilter | None,
         exclude: frozenset[str] = frozenset(),
     ) -> tuple[list[ScoredChunk], float]:
+        """The top ``top_k`` passages, without documents whose title names what the question
+        puts out of scope ("beyond COVID-19": no COVID-19 booster trial)."""
+        out_of_scope = excluded_scope(req.text)
         res = self.retriever.search(
             query,
-            top_k=top_k,
+            top_k=top_k * 2 if out_of_scope else top_k,
             mode=req.retrieval_mode,
             search_filter=flt,
             per_doc_cap=self.settings.answer.per_doc_cap,
             exclude_chunk_ids=exclude,
         )
-        return res.chunks, res.embed_ms + res.search_ms
+        hits = [
+            h
+            for h in res.chunks
+            if not any(term_in(t, _BRACKETS.sub("", h.doc.title.lower())) for t in out_of_scope)
+        ]
+        return hits[:top_k], res.embed_ms + res.search_ms
+
+    def _with_records(
+        self, hits: list[ScoredChunk], picks: list[ScoredChunk], section: str | None
+    ) -> tuple[list[ScoredChunk], list[DraftSentence]]:
+        """The facts sentences of the trials ``picks``, and ``hits`` extended with the record
+        passages those sentences cite (fetched from the store: they become retrieved passages)."""
+        out, have = list(hits), {h.chunk.chunk_id for h in hits}
+        sentences: list[DraftSentence] = []
+        for hit in picks:
+            made = trial_sentence(hit, self.retriever.store.doc_chunks(hit.chunk.doc_id), section)
+            if made is None:
+                continue
+            sentence, cited = made
+            out += [c for c in cited if c.chunk.chunk_id not in have]
+            have.update(c.chunk.chunk_id for c in cited)
+            sentences.append(sentence)
+        return out, sentences
+
+    @staticmethod
+    def _trial_picks(hits: list[ScoredChunk], limit: int, terms: list[str]) -> list[ScoredChunk]:
+        """The best-ranked hit of each trial record among ``hits`` (at most ``limit``); with
+        ``terms``, only records whose passages mention one of them."""
+        picks: dict[str, ScoredChunk] = {}
+        for h in hits:
+            if h.doc.trial is None or h.chunk.doc_id in picks or len(picks) >= limit:
+                continue
+            if terms and not any(term_in(t, passage_text(h)) for t in terms):
+                continue
+            picks[h.chunk.doc_id] = h
+        return list(picks.values())
 
     # -- answer mode --------------------------------------------------------------------------
     def answer(self, req: Question) -> AnswerResponse:
@@ -147,12 +207,25 @@ class AnswerEngine:
         generator = self._generator(req)
         top_k = req.top_k or self.settings.answer.top_k
         hits, retrieve_ms = self._search(req.text, req, top_k, req.filters)
+        cache = CachedEmbedder(self.embedder)
+        verifier = make_verifier(self.settings.answer, cache)
+        facts: list[DraftSentence] = []
+        gap: Gap | None = None
+        if generator == "extractive" and hits:
+            hits, more_ms = self._about_missing_terms(req, hits)
+            retrieve_ms += more_ms
+            gap = find_gap(req.text, hits, _supported_by_any(verifier))
+            # trial records the question names (or any, for a question about trials) are
+            # stated as facts sentences; their record passages join the retrieved ones
+            terms = [gap.subject] if gap and gap.subject else identity_terms(req.text)
+            if is_trials_facet(req.text) or terms:
+                picks = self._trial_picks(hits, TRIAL_FACTS_PER_ANSWER, terms)
+                hits, facts = self._with_records(hits, picks, None)
         yield Passages([Passage.of(i + 1, h) for i, h in enumerate(hits)])
         t1 = time.perf_counter()
         degraded = False
         draft = Draft()
         generations: list[Generation] = []
-        cache = CachedEmbedder(self.embedder)
         if generator == "llm" and hits:
             assert self.llm is not None
             try:
@@ -177,16 +250,13 @@ class AnswerEngine:
                     raise
                 degraded, generator, draft = True, "extractive", Draft()
         if generator == "extractive" or not hits:
-            draft.sentences = self._extractive(
-                cache, req.text, hits, None, self.settings.answer.max_sentences
-            )
+            draft.sentences = self._answer_sentences(req.text, hits, facts, gap, cache)
             if stream_deltas:
                 for i, s in enumerate(draft.sentences):
                     yield Delta((" " if i else "") + draft_safe(s.text))
         if not draft.sentences:
             draft.sentences = [DraftSentence(NO_EVIDENCE, [])]
         t2 = time.perf_counter()
-        verifier = make_verifier(self.settings.answer, cache)
         policy = req.unsupported or self.settings.answer.unsupported
         composed = compose(draft, hits, verifier, policy, repair=generator == "llm")
         if generator == "llm" and self.llm is not None:
@@ -201,6 +271,46 @@ class AnswerEngine:
         t3 = time.perf_counter()
         timings = _timings(t0, t1, t2, t3, retrieve_ms)
         yield Final(_final(req, "answer", composed, generator, degraded, timings, None))
+
+    def _about_missing_terms(
+        self, req: Question, hits: list[ScoredChunk]
+    ) -> tuple[list[ScoredChunk], float]:
+        """``hits`` plus, for each identity term of the question no hit mentions, the passages
+        a search for that term alone finds that do mention it (what the corpus says about it)."""
+        texts = [passage_text(h) for h in hits]
+        have = {h.chunk.chunk_id for h in hits}
+        ms = 0.0
+        terms = identity_terms(req.text)
+        for term in terms:
+            if any(term_in(term, t) for t in texts):
+                continue
+            # the term in the question's context, without the other terms that already match
+            words = [w for w in retrieval_query(req.text).split() if w.strip("?.,;:") not in terms]
+            query = " ".join([term, *words])
+            more, took = self._search(query, req, MISSING_TERM_HITS, req.filters, frozenset(have))
+            ms += took
+            found = [h for h in more if term_in(term, passage_text(h))]
+            hits = [*hits, *found]
+            have.update(h.chunk.chunk_id for h in found)
+        return hits, ms
+
+    def _answer_sentences(
+        self,
+        question: str,
+        hits: list[ScoredChunk],
+        facts: list[DraftSentence],
+        gap: Gap | None,
+        embedder: Embedder,
+    ) -> list[DraftSentence]:
+        """The extractive answer: what the passages do not state (if anything), the named trials'
+        facts, then the most relevant sentences — about the subject when there is a gap."""
+        focus = on_subject(gap.subject, hits) if gap and gap.subject else None
+        n = max(1, self.settings.answer.max_sentences - len(facts))
+        # sentences about the subject are on topic by what they mention, not by their cosine
+        floor = -1.0 if focus else self.settings.answer.min_relevance
+        found = extract(question, hits, embedder, max_sentences=n, min_relevance=floor, focus=focus)
+        lead = [DraftSentence(gap.statement, [])] if gap else []
+        return [*lead, *facts, *found]
 
     # -- report mode --------------------------------------------------------------------------
     def _plan(self, question: str) -> list[tuple[str, str]]:
@@ -242,8 +352,12 @@ class AnswerEngine:
             flt = trial_filter if is_trials_facet(title) else req.filters
             hits, ms = self._search(query, req, top_k, flt, frozenset(used))
             retrieve_ms += ms
+            facts: list[DraftSentence] = []
+            if is_trials_facet(title):
+                picks = self._trial_picks(hits, TRIAL_FACTS_PER_SECTION, [])
+                hits, facts = self._with_records(hits, picks, title)
             used.update(h.chunk.chunk_id for h in hits)
-            sections.append(_Section(title, query, hits))
+            sections.append(_Section(title, query, hits, facts))
             # the trials table: trial records retrieved for every part of the question
             t_hits, ms = self._search(query, req, 5, trial_filter)
             retrieve_ms += ms
@@ -259,7 +373,16 @@ class AnswerEngine:
         degraded = False
         seen: set[str] = set()
         cache = CachedEmbedder(self.embedder)
+        core = sections[0].query if sections[0].title == OVERVIEW else retrieval_query(req.text)
+        coverage: dict[str, Coverage] = {}
         for sec in sections:
+            scored = candidates(sec.query, sec.hits, cache, seen)
+            # judged against "<facet> <core topic>" (how the floors were chosen), whatever
+            # shorter query retrieved the section
+            facet_query = sec.query if sec.title == OVERVIEW else f"{sec.title} {core}"
+            coverage[sec.title] = assess(facet_query, core, scored, cache, a)
+            if not sec.facts and not coverage[sec.title].evidence:
+                continue  # no evidence on this facet: compose says so
             if generator == "llm" and sec.hits:
                 assert self.llm is not None
                 try:
@@ -273,8 +396,9 @@ class AnswerEngine:
                     if self.settings.llm.fallback != "extractive":
                         raise
                     degraded, generator = True, "extractive"
-            draft.sentences += self._extractive(
-                cache, sec.query, sec.hits, sec.title, a.report_section_sentences, seen
+            n = max(1, a.report_section_sentences - len(sec.facts))
+            draft.sentences += sec.facts + self._extractive(
+                cache, sec.query, sec.hits, sec.title, n, seen, scored
             )
         for sec in sections:
             yield Delta(f"## {MarkdownSanitiser()(sec.title)}\n")
@@ -291,6 +415,7 @@ class AnswerEngine:
             repair=generator == "llm",
             sections=titled,
             trials=trials,
+            coverage=coverage,
         )
         if generator == "llm" and self.llm is not None:
             composed = with_regeneration(
@@ -299,13 +424,29 @@ class AnswerEngine:
                 draft,
                 composed,
                 lambda d: compose(
-                    d, all_hits, verifier, policy, repair=True, sections=titled, trials=trials
+                    d,
+                    all_hits,
+                    verifier,
+                    policy,
+                    repair=True,
+                    sections=titled,
+                    trials=trials,
+                    coverage=coverage,
                 ),
                 enabled=a.regenerate,
             )
         t3 = time.perf_counter()
         timings = _timings(t0, t1, t2, t3, retrieve_ms)
         yield Final(_final(req, "report", composed, generator, degraded, timings, trials))
+
+
+def _supported_by_any(verifier: Verifier) -> Callable[[str, Sequence[ScoredChunk]], bool]:
+    """Whether the verifier finds a claim supported by one of the passages (each on its own)."""
+
+    def supported(claim: str, passages: Sequence[ScoredChunk]) -> bool:
+        return any(s.supported for s in check_all(verifier, [(claim, [h]) for h in passages]))
+
+    return supported
 
 
 def _final(

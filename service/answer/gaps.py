@@ -45,8 +45,14 @@ def passage_text(hit: ScoredChunk) -> str:
 
 def identity_terms(question: str) -> list[str]:
     """The question's identity terms, negated scope ("beyond COVID-19") left out."""
-    terms = [t.strip(".,;:?!") for t in key_terms(retrieval_query(question))]
-    return list(dict.fromkeys(t for t in terms if len(t) >= 2))
+    terms: list[str] = []
+    for raw in key_terms(retrieval_query(question)):
+        # "IVF--is it …": a dash written as two hyphens ends the term
+        for part in re.split(r"-{2,}", raw):
+            part = part.strip(".,;:?!-")
+            if len(part) >= 2 and any(ch.isdigit() or ch.isupper() for ch in part):
+                terms.append(part)
+    return list(dict.fromkeys(terms))
 
 
 def _identity_like(token: str) -> bool:
@@ -93,6 +99,11 @@ def _together(terms: Sequence[str]) -> str:
     )
 
 
+def _either(terms: Sequence[str]) -> str:
+    quoted = [f"“{t}”" for t in terms]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
 def find_gap(
     question: str,
     hits: Sequence[ScoredChunk],
@@ -113,17 +124,14 @@ def find_gap(
     claim = claim_of(question)
     if with_all and (claim is None or supported_by_any(claim, [hits[i] for i in with_all])):
         return None
-    # the subject: the rarest term the passages mention (a yes/no claim's own subject first)
-    subject = min(
-        present,
-        key=lambda t: (claim is None or not claim.startswith(t), len(mentions[t])),
-        default=None,
-    )
+    # the subject of a yes/no claim ("mRNA-4157" in "mRNA-4157 targets PD-L1"), when a passage
+    # mentions it: the answer goes on with what the passages say about it
+    subject = next((t for t in present if claim is not None and claim.startswith(t)), None)
     if claim is not None:
         return Gap(f"No retrieved passage states that {claim}.", subject)
     missing = [t for t in terms if not mentions[t]]
     if missing:
-        return Gap(f"No retrieved passage mentions {_together(missing)}.", subject)
+        return Gap(f"No retrieved passage mentions {_either(missing)}.", subject)
     return Gap(f"No retrieved passage mentions {_together(terms)}.", subject)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from core.verify.terms import key_terms
+
 _QWORDS = re.compile(
     r"^(what|which|how|why|who|where|when)\s+(are|is|were|was|do|does|did|can|could|should|have|"
     r"has)\s+(the\s+)?",
@@ -30,6 +32,8 @@ _SPLIT = re.compile(
     r"|\bplus\b)\s*",
     re.IGNORECASE,
 )
+#: the first section of a facet-split report: the topic itself
+OVERVIEW = "Overview"
 _TRIALS = re.compile(r"\b(clinical\s+)?trials?\b", re.IGNORECASE)
 
 
@@ -38,6 +42,19 @@ def retrieval_query(text: str) -> str:
     q = _QWORDS.sub("", text.strip().rstrip("?.! "))
     q = _NEGATED_SCOPE.sub("", q)
     return re.sub(r"\s{2,}", " ", q).strip(" ,;")
+
+
+def excluded_scope(question: str) -> list[str]:
+    """What the question puts out of scope: "beyond COVID-19" → ["COVID-19"] (the first word
+    after the negation; a second word only when it is capitalised or has a digit)."""
+    out = []
+    for m in _NEGATED_SCOPE.finditer(question):
+        words = m.group(0)[len(m.group(1)) :].split()
+        if not words:
+            continue
+        keep = words[:1] + [w for w in words[1:2] if any(ch.isupper() or ch.isdigit() for ch in w)]
+        out.append(" ".join(keep).strip(" ,;:?!."))
+    return [t for t in out if len(t) >= 2]
 
 
 def is_trials_facet(title: str) -> bool:
@@ -53,7 +70,12 @@ def plan_sections(question: str, max_sections: int) -> list[tuple[str, str]]:
     if not rest and ":" in topic:
         topic, rest = topic.split(":", 1)
     core = retrieval_query(topic)
-    sections = [("Overview", core or topic)]
+    sections = [(OVERVIEW, core or topic)]
+    # a facet is retrieved with the topic from its first identity term on ("rare diseases mRNA
+    # vaccine technology"): "rare diseases latest developments in mRNA vaccine technology" finds
+    # passages on mRNA vaccines in general, whose many words outweigh the facet's two
+    terms = key_terms(core)
+    subject = core[core.index(terms[0]) :] if terms else core
     seen = {"overview"}
     for raw in _SPLIT.split(_LEAD_VERBS.sub("", rest.strip().rstrip("?.! "))):
         facet = _LEAD_VERBS.sub("", raw.strip(" .?!")).strip()
@@ -62,7 +84,7 @@ def plan_sections(question: str, max_sections: int) -> list[tuple[str, str]]:
             continue
         seen.add(facet.lower())
         title = facet[0].upper() + facet[1:]
-        sections.append((title, f"{facet} {core}".strip()))
+        sections.append((title, f"{facet} {subject}".strip()))
         if len(sections) >= max_sections:
             break
     return sections

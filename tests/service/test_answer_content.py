@@ -43,6 +43,7 @@ def test_claim_and_identity_terms_of_questions() -> None:
     assert claim_of("Which mRNA therapy is approved for SMA?") is None
     # negated scope is not what the answer must be about
     assert identity_terms("mRNA vaccines beyond COVID-19 in HIV") == ["mRNA", "HIV"]
+    assert identity_terms("Is it better in IVF--is it age or FSH?") == ["IVF", "FSH"]
     assert excluded_scope("mRNA vaccines beyond COVID-19?") == ["COVID-19"]
     assert excluded_scope("vaccines other than influenza vaccines") == ["influenza"]
     assert excluded_scope("apart from SARS CoV-2 infection") == ["SARS CoV-2"]
@@ -81,6 +82,10 @@ def test_gap_is_decided_by_the_verifier_when_the_terms_co_occur() -> None:
     assert calls == ["mRNA-4157 targets PD-L1"]
     assert gap is not None and gap.statement.startswith("No retrieved passage states that")
     assert find_gap("Does mRNA-4157 target PD-L1?", [hit], lambda c, p: True) is None
+    # terms no passage mentions are named as such, not as a missing combination
+    gap = find_gap("Which of BNT111 and PD-L1 or CF101 binds A2AAR?", [hit], never)
+    assert gap is not None
+    assert gap.statement == "No retrieved passage mentions “BNT111”, “CF101” or “A2AAR”."
 
 
 def _fake_hit(text: str) -> ScoredChunk:

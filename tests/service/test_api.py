@@ -215,6 +215,9 @@ def test_report_on_the_example_question(make_client: MakeClient) -> None:
         "Challenges",
     ]
     assert "COVID" not in resp["sections"][0]["query"]  # "beyond COVID-19" is not searched for
+    # ... and no passage of a document titled with it is used, nor any such trial listed
+    assert not [p["title"] for p in resp["passages"] if "covid-19" in p["title"].lower()]
+    assert not [t["title"] for t in resp["trials"] if "covid-19" in t["title"].lower()]
     for s in resp["sections"]:
         assert f"## {s['title']}\n\n{s['text']}" in resp["answer"]
     assert (
