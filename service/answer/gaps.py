@@ -28,6 +28,7 @@ _AUX = re.compile(
     re.IGNORECASE,
 )
 _TOKEN = re.compile(r"\S+")
+_ORDINAL = re.compile(r"\d+(st|nd|rd|th)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ def identity_terms(question: str) -> list[str]:
         # "IVF--is it …": a dash written as two hyphens ends the term
         for part in re.split(r"-{2,}", raw):
             part = part.strip(".,;:?!-")
+            if _ORDINAL.fullmatch(part):
+                continue  # "2nd", "3rd": a position, not a name
             if len(part) >= 2 and any(ch.isdigit() or ch.isupper() for ch in part):
                 terms.append(part)
     return list(dict.fromkeys(terms))

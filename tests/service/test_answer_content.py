@@ -44,6 +44,7 @@ def test_claim_and_identity_terms_of_questions() -> None:
     # negated scope is not what the answer must be about
     assert identity_terms("mRNA vaccines beyond COVID-19 in HIV") == ["mRNA", "HIV"]
     assert identity_terms("Is it better in IVF--is it age or FSH?") == ["IVF", "FSH"]
+    assert identity_terms("Is a 2nd dose of BNT162b2 needed?") == ["BNT162b2"]
     assert excluded_scope("mRNA vaccines beyond COVID-19?") == ["COVID-19"]
     assert excluded_scope("vaccines other than influenza vaccines") == ["influenza"]
     assert excluded_scope("apart from SARS CoV-2 infection") == ["SARS CoV-2"]
