@@ -50,7 +50,6 @@ from service.check.models import (
     SkippedSentence,
 )
 from service.check.parse import Claim, ParsedReport, WrittenId, parse_report
-from service.errors import InvalidRequest
 
 #: Passages per claim from one document (the rest of the top-k comes from other documents).
 PER_DOC_CAP = 2
@@ -228,6 +227,11 @@ class ReportChecker:
                     "not_in_store",
                     f"the report's reference list has no entry {label}",
                 )
+            elif not ids:
+                verdict, reason = (
+                    "not_in_store",
+                    "the entry names no NCT number, PMID, PMCID, DOI or URL to look up",
+                )
             elif not doc_ids:
                 verdict, reason = "not_in_store", "none of its identifiers is a stored document"
             else:
@@ -325,15 +329,10 @@ class ReportChecker:
         return list(by_key.values())
 
     def check(self, text: str, top_k: int = DEFAULT_CHECK_TOP_K) -> CheckedReport:
-        """Check every claim of ``text``; InvalidRequest when it has none."""
+        """Check every claim of ``text`` (a text without claims gives an empty result: its
+        ``skipped`` says what was found instead)."""
         t0 = time.perf_counter()
         parsed = parse_report(text)
-        if not parsed.claims:
-            raise InvalidRequest(
-                "text: no claim sentences found (headings, questions, metadata lines, lead-ins "
-                f"and sentences of fewer than four words are skipped; {len(parsed.skipped)} were)",
-                param="text",
-            )
         t_embed = time.perf_counter()
         self.embedder.embed([c.query for c in parsed.claims])
         timings = {"embed_ms": (time.perf_counter() - t_embed) * 1000, "retrieve_ms": 0.0}

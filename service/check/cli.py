@@ -1,7 +1,8 @@
 """``litrag check FILE.md|-``: check a report written elsewhere against the configured store.
 
 Exit codes: 0 when no claim is contradicted, 1 when one is, 2 for usage or configuration errors
-(no such file, a text with no claims, a store that cannot be opened).
+(no such file, an empty text, a store that cannot be opened). A text without claim sentences
+is checked and has none (a note on stderr says so).
 """
 
 from __future__ import annotations
@@ -77,6 +78,11 @@ def check(
         raise typer.Exit(EXIT_USAGE) from exc
     finally:
         state.close()
+    if not checked.result.claims:
+        console.print(
+            "[yellow]no claim sentences found[/yellow] (headings, questions, metadata lines, "
+            "lead-ins and sentences of fewer than four words are skipped)"
+        )
     if output_format == "json":
         sys.stdout.write(checked.result.model_dump_json(indent=2) + "\n")
     else:

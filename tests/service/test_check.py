@@ -133,7 +133,6 @@ def test_contradicting_report_resolves_its_pmid_and_flags_the_cited_record(live:
         ({"text": ""}, 422, "invalid_request", "text"),
         ({"text": " \n\t"}, 422, "invalid_request", "text"),
         ({"text": "word " * 10_001}, 422, "invalid_request", "text"),
-        ({"text": "# Only a heading\n\nIs this a question?"}, 422, "invalid_request", "text"),
         (
             {"text": "A claim about mRNA vaccines in cancer.", "top_k": 0},
             422,
@@ -152,6 +151,19 @@ def test_bad_input_is_a_clear_error_naming_the_field(
     err = r.json()["error"]
     assert err["type"] == kind
     assert field in err["message"]
+
+
+def test_a_text_without_claims_is_checked_and_has_none(live: Live) -> None:
+    r = post(live, {"text": "# Only a heading\n\nIs this a question? Yes."})
+    assert r.status_code == 200, r.text
+    result = r.json()
+    assert_shape(result)
+    assert result["claims"] == [] and result["summary"]["claims"] == 0
+    assert [(s["text"], s["reason"]) for s in result["skipped"]] == [
+        ("Only a heading", "heading"),
+        ("Is this a question?", "question"),
+        ("Yes.", "fewer than 4 words"),
+    ]
 
 
 def test_the_api_key_is_required(live: Live) -> None:
