@@ -136,7 +136,8 @@ def _merge(
     rewritten: dict[str | None, Draft],
 ) -> Draft:
     """Attempt 1's sentences with each section's failing ones replaced, at the place of its first
-    failing sentence, by that section's rewritten sentences (abstentions left out). Failing
+    failing sentence, by that section's rewritten sentences (abstentions and repeats of sentences
+    already in the answer left out). Failing
     sentences of a section that was not rewritten stay. What parsing removed from either reply
     (citations, URLs, instruction-like sentences) stays reported, removed citations pointing at
     their sentence's new place."""
@@ -156,8 +157,13 @@ def _merge(
         placed.add(s.section)
         extra = rewritten[s.section]
         kept: dict[int, int] = {}
+        have = {_same(x.text) for x in out.sentences} | {
+            _same(x.text) for n, x in enumerate(sentences) if n not in failing
+        }
         for r in extra.sentences:
-            if not is_abstention(r.text):
+            # an abstention withdraws the claim; a repeat of a sentence already there adds nothing
+            if not is_abstention(r.text) and _same(r.text) not in have:
+                have.add(_same(r.text))
                 kept[id(r)] = len(out.sentences)
                 out.sentences.append(r)
         out.removed_citations += [
@@ -171,6 +177,11 @@ def _merge(
         for r in draft.removed_citations
     ] + out.removed_citations
     return out
+
+
+def _same(text: str) -> str:
+    """``text`` compared as words: case, spacing, dashes and end punctuation ignored."""
+    return " ".join(text.lower().replace("—", " ").replace("–", " ").split()).strip(" .!?;:-")
 
 
 def _moved(

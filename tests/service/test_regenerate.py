@@ -143,6 +143,21 @@ def test_a_withdrawn_claim_leaves_the_answer(make_client: MakeClient, stub_llm: 
     assert_tied(resp)
 
 
+def test_a_rewrite_repeating_a_kept_sentence_adds_nothing(
+    make_client: MakeClient, stub_llm: StubLLM
+) -> None:
+    stub_llm.reset("retry-repeats")  # the rewrite repeats the supported first sentence
+    with make_client(llm=_llm(stub_llm)) as client:
+        resp = _ask(client)
+    supported = stub_llm.replies[1].removesuffix(" [1]")
+    assert stub_llm.replies[0].startswith(supported)
+    a1, a2 = resp["verification"]["attempts"]
+    assert (a1["sentences"], a1["supported"]) == (2, 1)
+    assert (a2["sentences"], a2["supported"], a2["used"]) == (1, 1, True)
+    assert resp["answer"] == f"{supported[:-1]} [1]."
+    assert_tied(resp)
+
+
 def test_llm_error_during_regeneration_keeps_the_first_answer(
     make_client: MakeClient, stub_llm: StubLLM
 ) -> None:
