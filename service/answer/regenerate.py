@@ -21,6 +21,7 @@ Both attempts are recorded in ``verification.attempts`` (``used`` marks the resp
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -179,9 +180,17 @@ def _merge(
     return out
 
 
+_CONNECTIVE = re.compile(
+    r"^(?:however|moreover|also|additionally|furthermore|in addition|similarly|thus|therefore|"
+    r"indeed)\b[,\s]*"
+)
+
+
 def _same(text: str) -> str:
-    """``text`` compared as words: case, spacing, dashes and end punctuation ignored."""
-    return " ".join(text.lower().replace("—", " ").replace("–", " ").split()).strip(" .!?;:-")
+    """``text`` compared as words: case, spacing, dashes, end punctuation and an opening
+    connective ("However, ...") ignored."""
+    words = " ".join(text.lower().replace("—", " ").replace("–", " ").split()).strip(" .!?;:-")
+    return _CONNECTIVE.sub("", words)
 
 
 def _moved(

@@ -32,7 +32,7 @@ MODES = (
     "retry-cite-99",  # ... a sentence of passage 2 cited as [99] (no such passage)
     "retry-abstains",  # ... "Insufficient evidence."
     "retry-500",  # ... HTTP 500
-    "retry-repeats",  # first: "cite-ok", "The " + UNSUPPORTED_TEXT; retry: "cite-ok" again
+    "retry-repeats",  # first: "cite-ok", "The " + UNSUPPORTED_TEXT; retry: "However, " + "cite-ok"
 )
 UNSUPPORTED_TEXT = "mRNA-4157 targets PD-L1 in all patients [1]."
 INVENTED_URL = "https://example.org/fake-trial"
@@ -97,7 +97,9 @@ def script(mode: str, prompt: str, retry: bool = False) -> str:
     passages = parse_passages(prompt)
     s1 = pick_sentence(passages[1][1])
     if mode == "retry-repeats":
-        return f"{s1} [1]" if retry else f"{s1} [1] The {UNSUPPORTED_TEXT}"
+        return (
+            f"However, {s1[0].lower()}{s1[1:]} [1]" if retry else f"{s1} [1] The {UNSUPPORTED_TEXT}"
+        )
     if mode.startswith("retry-"):
         if not retry:
             return UNSUPPORTED_TEXT

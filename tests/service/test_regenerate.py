@@ -146,11 +146,11 @@ def test_a_withdrawn_claim_leaves_the_answer(make_client: MakeClient, stub_llm: 
 def test_a_rewrite_repeating_a_kept_sentence_adds_nothing(
     make_client: MakeClient, stub_llm: StubLLM
 ) -> None:
-    stub_llm.reset("retry-repeats")  # the rewrite repeats the supported first sentence
+    stub_llm.reset("retry-repeats")  # the rewrite repeats the supported sentence ("However, ...")
     with make_client(llm=_llm(stub_llm)) as client:
         resp = _ask(client)
-    supported = stub_llm.replies[1].removesuffix(" [1]")
-    assert stub_llm.replies[0].startswith(supported)
+    supported = stub_llm.replies[0].split(" [1]")[0]
+    assert stub_llm.replies[1].startswith("However, ") and supported[1:] in stub_llm.replies[1]
     a1, a2 = resp["verification"]["attempts"]
     assert (a1["sentences"], a1["supported"]) == (2, 1)
     assert (a2["sentences"], a2["supported"], a2["used"]) == (1, 1, True)
