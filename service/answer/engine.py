@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,14 @@ from service.answer.coverage import Coverage, assess
 from service.answer.draft import Draft, DraftSentence, parse_cited_text
 from service.answer.events import Delta, Event, Final, Passages, Question
 from service.answer.extractive import NO_EVIDENCE, Candidates, candidates, extract
-from service.answer.gaps import Gap, find_gap, identity_terms, on_subject, passage_text
+from service.answer.gaps import (
+    Gap,
+    find_gap,
+    identity_terms,
+    on_subject,
+    passage_text,
+    searchable,
+)
 from service.answer.llm import LLMClient, LLMError
 from service.answer.plan import (
     OVERVIEW,
@@ -53,7 +59,6 @@ class _Section:
     facts: list[DraftSentence]  # trial records' facts sentences (trials sections)
 
 
-_BRACKETS = re.compile(r"[\[\]()]")
 #: passages kept from the search for an identity term no retrieved passage mentions
 MISSING_TERM_HITS = 4
 #: trial records stated as facts sentences in an answer / a report's trials section
@@ -153,7 +158,7 @@ class AnswerEngine:
         hits = [
             h
             for h in res.chunks
-            if not any(term_in(t, _BRACKETS.sub("", h.doc.title.lower())) for t in out_of_scope)
+            if not any(term_in(t, searchable(h.doc.title)) for t in out_of_scope)
         ]
         return hits[:top_k], res.embed_ms + res.search_ms
 
@@ -186,6 +191,45 @@ class AnswerEngine:
                 continue
             picks[h.chunk.doc_id] = h
         return list(picks.values())
+
+    def _compose(
+        self,
+        draft: Draft,
+        retrieved: list[ScoredChunk],
+        verifier: Verifier,
+        policy: Literal["flag", "drop"],
+        generator: Literal["extractive", "llm"],
+        generations: list[Generation],
+        sections: list[tuple[str, str]] | None = None,
+        trials: list[TrialRow] | None = None,
+        coverage: dict[str, Coverage] | None = None,
+    ) -> Composed:
+        """Verify and render the draft; an LLM draft's citations are repaired and its failing
+        sentences regenerated once (``answer.regenerate``)."""
+
+        def run(d: Draft, repair: bool) -> Composed:
+            return compose(
+                d,
+                retrieved,
+                verifier,
+                policy,
+                repair=repair,
+                sections=sections,
+                trials=trials,
+                coverage=coverage,
+            )
+
+        composed = run(draft, generator == "llm")
+        if generator != "llm" or self.llm is None:
+            return composed
+        return with_regeneration(
+            self.llm,
+            generations,
+            draft,
+            composed,
+            lambda d: run(d, True),
+            enabled=self.settings.answer.regenerate,
+        )
 
     # -- answer mode --------------------------------------------------------------------------
     def answer(self, req: Question) -> AnswerResponse:
@@ -258,16 +302,7 @@ class AnswerEngine:
             draft.sentences = [DraftSentence(NO_EVIDENCE, [])]
         t2 = time.perf_counter()
         policy = req.unsupported or self.settings.answer.unsupported
-        composed = compose(draft, hits, verifier, policy, repair=generator == "llm")
-        if generator == "llm" and self.llm is not None:
-            composed = with_regeneration(
-                self.llm,
-                generations,
-                draft,
-                composed,
-                lambda d: compose(d, hits, verifier, policy, repair=True),
-                enabled=self.settings.answer.regenerate,
-            )
+        composed = self._compose(draft, hits, verifier, policy, generator, generations)
         t3 = time.perf_counter()
         timings = _timings(t0, t1, t2, t3, retrieve_ms)
         yield Final(_final(req, "answer", composed, generator, degraded, timings, None))
@@ -407,34 +442,9 @@ class AnswerEngine:
         verifier = make_verifier(a, cache)
         policy = req.unsupported or a.unsupported
         titled = [(s.title, s.query) for s in sections]
-        composed = compose(
-            draft,
-            all_hits,
-            verifier,
-            policy,
-            repair=generator == "llm",
-            sections=titled,
-            trials=trials,
-            coverage=coverage,
+        composed = self._compose(
+            draft, all_hits, verifier, policy, generator, generations, titled, trials, coverage
         )
-        if generator == "llm" and self.llm is not None:
-            composed = with_regeneration(
-                self.llm,
-                generations,
-                draft,
-                composed,
-                lambda d: compose(
-                    d,
-                    all_hits,
-                    verifier,
-                    policy,
-                    repair=True,
-                    sections=titled,
-                    trials=trials,
-                    coverage=coverage,
-                ),
-                enabled=a.regenerate,
-            )
         t3 = time.perf_counter()
         timings = _timings(t0, t1, t2, t3, retrieve_ms)
         yield Final(_final(req, "report", composed, generator, degraded, timings, trials))

@@ -39,9 +39,14 @@ class Gap:
     subject: str | None  # the identity term the answer goes on about (some passage mentions it)
 
 
+def searchable(text: str) -> str:
+    """``text`` as terms are looked for in it: lower-cased, without brackets."""
+    return _BRACKETS.sub("", text.lower())
+
+
 def passage_text(hit: ScoredChunk) -> str:
-    """The lower-cased text a term is looked for in: header (title, section) and passage."""
-    return _BRACKETS.sub("", f"{hit.chunk.header}\n{hit.chunk.text}".lower())
+    """The searchable text of a passage: header (title, section) and passage."""
+    return searchable(f"{hit.chunk.header}\n{hit.chunk.text}")
 
 
 def identity_terms(question: str) -> list[str]:
@@ -95,16 +100,10 @@ def claim_of(question: str) -> str | None:
     return f"{subject} {aux} {' '.join(tokens[1:])}"
 
 
-def _together(terms: Sequence[str]) -> str:
+def _listed(terms: Sequence[str], last: str) -> str:
+    """“A”, “B” <last> “C”."""
     quoted = [f"“{t}”" for t in terms]
-    return (
-        quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " together with " + quoted[-1]
-    )
-
-
-def _either(terms: Sequence[str]) -> str:
-    quoted = [f"“{t}”" for t in terms]
-    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} {last} {quoted[-1]}"
 
 
 def find_gap(
@@ -134,8 +133,8 @@ def find_gap(
         return Gap(f"No retrieved passage states that {claim}.", subject)
     missing = [t for t in terms if not mentions[t]]
     if missing:
-        return Gap(f"No retrieved passage mentions {_either(missing)}.", subject)
-    return Gap(f"No retrieved passage mentions {_together(terms)}.", subject)
+        return Gap(f"No retrieved passage mentions {_listed(missing, 'or')}.", subject)
+    return Gap(f"No retrieved passage mentions {_listed(terms, 'together with')}.", subject)
 
 
 def on_subject(subject: str, hits: Sequence[ScoredChunk]) -> Callable[[int, str], bool]:

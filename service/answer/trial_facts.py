@@ -24,20 +24,20 @@ def _words(value: str) -> str:
     return re.sub(r"\b(active|enrolling) not\b", r"\1, not", text)
 
 
-def phase_words(phases: Sequence[str]) -> str:
-    """``['PHASE1', 'PHASE2']`` → ``phase 1/phase 2``; ``NA`` and unknown codes are left out."""
+def phase_words(phases: Sequence[str]) -> list[str]:
+    """``['PHASE1', 'PHASE2']`` → ``['phase 1', 'phase 2']``; ``NA`` and unknown codes are left
+    out."""
     out = []
     for p in phases:
         m = re.fullmatch(r"(EARLY_)?PHASE(\d)", p)
         if m:
             out.append(("early " if m.group(1) else "") + f"phase {m.group(2)}")
-    return "/".join(out)
+    return out
 
 
 def _listing(values: Sequence[str]) -> str:
-    shown = [v.strip() for v in values[:_MAX_VALUES] if v.strip()]
-    if len(values) > _MAX_VALUES:
-        shown.append("others")
+    """``a``, ``a and b``, ``a, b and c`` (the facts hold at most ``_MAX_VALUES`` of a field)."""
+    shown = [v.strip() for v in values if v.strip()]
     if len(shown) <= 1:
         return "".join(shown)
     return ", ".join(shown[:-1]) + " and " + shown[-1]
@@ -69,7 +69,7 @@ def trial_sentence_text(nct_id: str, facts: Sequence[tuple[str, str]]) -> str:
 
 def trial_facts(trial: TrialInfo) -> list[tuple[str, str]]:
     """The (field label, value) pairs the sentence states, as the record's passages label them."""
-    facts = [("Phase", phase) for phase in phase_words(trial.phases).split("/") if phase]
+    facts = [("Phase", phase) for phase in phase_words(trial.phases)]
     if trial.study_type:
         facts.append(("Study type", _words(trial.study_type)))
     facts += [("Interventions", v) for v in trial.interventions[:_MAX_VALUES]]
