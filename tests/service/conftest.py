@@ -184,3 +184,23 @@ def assert_tied(resp: dict[str, Any], text: str | None = None) -> None:
     for s in resp["sources"]:
         ids = Identifiers(**s["identifiers"])
         assert s["url"] == source_url(ids) and s["urls"] == all_urls(ids)
+
+
+#: the question the LLM-path tests ask (one sample trial answers it), with few passages
+LLM_QUESTION = (
+    "What will Part 3 of the mRNA-3927 study evaluate in infants with propionic acidemia?"
+)
+LLM_TOP_K = 4
+
+
+def llm_settings(stub: StubLLM, **fields: Any) -> dict[str, Any]:
+    """``llm`` settings pointing at the stub server (no client retries)."""
+    return {"base_url": stub.base_url, "model": "stub-model", "max_retries": 0, **fields}
+
+
+def ask_llm_question(client: TestClient, **body: Any) -> dict[str, Any]:
+    """POST /v1/answer with ``LLM_QUESTION``; the response body (asserted 200)."""
+    r = client.post("/v1/answer", json={"question": LLM_QUESTION, "top_k": LLM_TOP_K, **body})
+    assert r.status_code == 200, r.text
+    data: dict[str, Any] = r.json()
+    return data

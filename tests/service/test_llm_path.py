@@ -7,32 +7,24 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi.testclient import TestClient
-
 from core.ids import source_url
 from core.schemas import Identifiers
-from tests.service.conftest import MakeClient, assert_tied, parse_sse
+from tests.service.conftest import (
+    LLM_QUESTION,
+    LLM_TOP_K,
+    MakeClient,
+    ask_llm_question,
+    assert_tied,
+    llm_settings,
+    parse_sse,
+)
 from tests.service.stub_llm import INVENTED_NCT, INVENTED_URL, UNSUPPORTED_TEXT, StubLLM
-
-QUESTION = "What will Part 3 of the mRNA-3927 study evaluate in infants with propionic acidemia?"
-TOP_K = 4
-
-
-def _llm(stub: StubLLM, **fields: Any) -> dict[str, Any]:
-    return {"base_url": stub.base_url, "model": "stub-model", "max_retries": 0, **fields}
-
-
-def _ask(client: TestClient, **body: Any) -> dict[str, Any]:
-    r = client.post("/v1/answer", json={"question": QUESTION, "top_k": TOP_K, **body})
-    assert r.status_code == 200, r.text
-    data: dict[str, Any] = r.json()
-    return data
 
 
 def _assert_prompt(stub: StubLLM, passages: list[dict[str, Any]]) -> None:
     """The model saw the question and exactly the returned passages, numbered [1]..[k]."""
     (prompt,) = stub.prompts()
-    assert f"Question: {QUESTION}\n" in prompt
+    assert f"Question: {LLM_QUESTION}\n" in prompt
     blocks = re.findall(r"(?:Passages:\n|\n\n)\[(\d+)\] ([^\n]*)\n", prompt)
     assert [int(n) for n, _ in blocks] == list(range(1, len(passages) + 1))
     for (_, heading), p in zip(blocks, passages, strict=True):
@@ -43,9 +35,9 @@ def _assert_prompt(stub: StubLLM, passages: list[dict[str, Any]]) -> None:
 
 
 def test_cite_ok(make_client: MakeClient, stub_llm: StubLLM) -> None:
-    with make_client(llm=_llm(stub_llm)) as client:
+    with make_client(llm=llm_settings(stub_llm)) as client:
         assert client.get("/readyz").json()["llm"] == "configured"
-        resp = _ask(client)
+        resp = ask_llm_question(client)
     assert resp["generator"] == "llm" and resp["degraded"] is False
     _assert_prompt(stub_llm, resp["passages"])
     assert resp["passages"][0]["doc_id"] == "nct:NCT04159103"
@@ -74,8 +66,8 @@ def test_citation_of_a_passage_not_given_is_removed(
     make_client: MakeClient, stub_llm: StubLLM
 ) -> None:
     stub_llm.reset("cite-99")
-    with make_client(llm=_llm(stub_llm)) as client:
-        resp = _ask(client)
+    with make_client(llm=llm_settings(stub_llm)) as client:
+        resp = ask_llm_question(client)
     assert "[99]" in stub_llm.replies[0] and "[99]" not in resp["answer"]
     (removed,) = resp["verification"]["removed_citations"]
     assert removed["marker"] == "[99]" and "99" in removed["reason"]
@@ -102,9 +94,9 @@ def test_unsupported_claim_is_flagged_or_dropped(
     make_client: MakeClient, stub_llm: StubLLM
 ) -> None:
     stub_llm.reset("unsupported")
-    with make_client(llm=_llm(stub_llm)) as client:
-        flagged = _ask(client, unsupported="flag")
-        dropped = _ask(client, unsupported="drop")
+    with make_client(llm=llm_settings(stub_llm)) as client:
+        flagged = ask_llm_question(client, unsupported="flag")
+        dropped = ask_llm_question(client, unsupported="drop")
     assert "PD-L1" not in flagged["passages"][0]["text"]
     (check,) = flagged["verification"]["sentences"]
     assert check["text"] == UNSUPPORTED_TEXT.replace(" [1]", "")
@@ -129,8 +121,8 @@ def test_unsupported_claim_is_flagged_or_dropped(
 
 def test_invented_url_is_removed(make_client: MakeClient, stub_llm: StubLLM) -> None:
     stub_llm.reset("invented-url")
-    with make_client(llm=_llm(stub_llm)) as client:
-        resp = _ask(client)
+    with make_client(llm=llm_settings(stub_llm)) as client:
+        resp = ask_llm_question(client)
     assert INVENTED_URL in stub_llm.replies[0]
     assert INVENTED_URL not in resp["answer"] and "example.org" not in resp["answer"]
     assert resp["verification"]["removed_urls"] == [INVENTED_URL]
@@ -144,8 +136,8 @@ def test_invented_url_is_removed(make_client: MakeClient, stub_llm: StubLLM) -> 
 
 def test_invented_trial_number_is_unsupported(make_client: MakeClient, stub_llm: StubLLM) -> None:
     stub_llm.reset("invented-nct")
-    with make_client(llm=_llm(stub_llm)) as client:
-        resp = _ask(client)
+    with make_client(llm=llm_settings(stub_llm)) as client:
+        resp = ask_llm_question(client)
     (check,) = resp["verification"]["sentences"]
     assert INVENTED_NCT in check["text"]
     # not supported: by the model, or by the key-term check (the number is in no passage)
@@ -158,16 +150,16 @@ def test_invented_trial_number_is_unsupported(make_client: MakeClient, stub_llm:
 
 def test_llm_timeout_is_504_or_degraded(make_client: MakeClient, stub_llm: StubLLM) -> None:
     stub_llm.reset("timeout")  # the stub never answers (closes after 3 s); the client waits 1 s
-    with make_client(llm=_llm(stub_llm, timeout_s=1)) as client:
-        r = client.post("/v1/answer", json={"question": QUESTION, "top_k": TOP_K})
+    with make_client(llm=llm_settings(stub_llm, timeout_s=1)) as client:
+        r = client.post("/v1/answer", json={"question": LLM_QUESTION, "top_k": LLM_TOP_K})
     assert r.status_code == 504, r.text
     body = r.json()
     assert set(body) == {"error"} and body["error"]["type"] == "llm_timeout"
     assert "timed out" in body["error"]["message"]
     assert "Traceback" not in r.text
 
-    with make_client(llm=_llm(stub_llm, timeout_s=1, fallback="extractive")) as client:
-        resp = _ask(client)
+    with make_client(llm=llm_settings(stub_llm, timeout_s=1, fallback="extractive")) as client:
+        resp = ask_llm_question(client)
     assert resp["degraded"] is True and resp["generator"] == "extractive"
     # the extractive answer, verified like any other (a quote is never contradicted by its own
     # passage; the model may still leave one below its support threshold) and never repaired
@@ -179,13 +171,15 @@ def test_llm_timeout_is_504_or_degraded(make_client: MakeClient, stub_llm: StubL
 
 def test_llm_http_500_is_502(make_client: MakeClient, stub_llm: StubLLM) -> None:
     stub_llm.reset("500")
-    with make_client(llm=_llm(stub_llm)) as client:
-        r = client.post("/v1/answer", json={"question": QUESTION, "top_k": TOP_K})
+    with make_client(llm=llm_settings(stub_llm)) as client:
+        r = client.post("/v1/answer", json={"question": LLM_QUESTION, "top_k": LLM_TOP_K})
         assert r.status_code == 502, r.text
         assert r.json()["error"]["type"] == "llm_unavailable"
         assert "500" in r.json()["error"]["message"] and "Traceback" not in r.text
         # streaming: the failure arrives as an error event after the passages
-        r = client.post("/v1/answer", json={"question": QUESTION, "top_k": TOP_K, "stream": True})
+        r = client.post(
+            "/v1/answer", json={"question": LLM_QUESTION, "top_k": LLM_TOP_K, "stream": True}
+        )
     assert r.status_code == 200
     events = parse_sse(r.text)
     assert [n for n, _ in events] == ["passages", "error"]
@@ -194,7 +188,7 @@ def test_llm_http_500_is_502(make_client: MakeClient, stub_llm: StubLLM) -> None
 
 def test_llm_unreachable_is_502(make_client: MakeClient) -> None:
     with make_client(llm={"base_url": "http://127.0.0.1:9/v1", "max_retries": 0}) as client:
-        r = client.post("/v1/answer", json={"question": QUESTION, "top_k": TOP_K})
+        r = client.post("/v1/answer", json={"question": LLM_QUESTION, "top_k": LLM_TOP_K})
     assert r.status_code == 502 and r.json()["error"]["type"] == "llm_unavailable"
     assert "unreachable" in r.json()["error"]["message"]
 
@@ -203,8 +197,10 @@ def test_streaming_llm_answer_is_verified_in_final(
     make_client: MakeClient, stub_llm: StubLLM
 ) -> None:
     stub_llm.reset("cite-99")
-    with make_client(llm=_llm(stub_llm)) as client:
-        r = client.post("/v1/answer", json={"question": QUESTION, "top_k": TOP_K, "stream": True})
+    with make_client(llm=llm_settings(stub_llm)) as client:
+        r = client.post(
+            "/v1/answer", json={"question": LLM_QUESTION, "top_k": LLM_TOP_K, "stream": True}
+        )
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
     events = parse_sse(r.text)
     names = [n for n, _ in events]

@@ -6,28 +6,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi.testclient import TestClient
-
 from service.answer.extractive import NO_EVIDENCE
 from service.answer.prompts import REGENERATE
-from tests.service.conftest import MakeClient, assert_tied, parse_sse
+from tests.service.conftest import (
+    LLM_QUESTION,
+    LLM_TOP_K,
+    MakeClient,
+    ask_llm_question,
+    assert_tied,
+    llm_settings,
+    parse_sse,
+)
 from tests.service.stub_llm import UNSUPPORTED_TEXT, StubLLM
 
-QUESTION = "What will Part 3 of the mRNA-3927 study evaluate in infants with propionic acidemia?"
-TOP_K = 4
 FAILING = UNSUPPORTED_TEXT.replace(" [1]", "")
 ASK_AGAIN = REGENERATE.split("\n", 1)[0]
-
-
-def _llm(stub: StubLLM, **fields: Any) -> dict[str, Any]:
-    return {"base_url": stub.base_url, "model": "stub-model", "max_retries": 0, **fields}
-
-
-def _ask(client: TestClient, **body: Any) -> dict[str, Any]:
-    r = client.post("/v1/answer", json={"question": QUESTION, "top_k": TOP_K, **body})
-    assert r.status_code == 200, r.text
-    data: dict[str, Any] = r.json()
-    return data
 
 
 def _users(request: dict[str, Any]) -> list[str]:
@@ -40,8 +33,8 @@ def _regenerations(stub: StubLLM) -> list[dict[str, Any]]:
 
 def test_failing_sentence_is_regenerated_once(make_client: MakeClient, stub_llm: StubLLM) -> None:
     stub_llm.reset("retry-fixes")
-    with make_client(llm=_llm(stub_llm)) as client:
-        resp = _ask(client)
+    with make_client(llm=llm_settings(stub_llm)) as client:
+        resp = ask_llm_question(client)
     first, again = stub_llm.requests
     # the same conversation, then the model's reply, then the failing sentence with its reason
     msgs = again["body"]["messages"]
@@ -70,10 +63,10 @@ def test_failing_sentence_is_regenerated_once(make_client: MakeClient, stub_llm:
 
 def test_still_failing_is_flagged_or_dropped(make_client: MakeClient, stub_llm: StubLLM) -> None:
     stub_llm.reset("unsupported")  # the same unsupported sentence both times
-    with make_client(llm=_llm(stub_llm)) as client:
-        flagged = _ask(client, unsupported="flag")
+    with make_client(llm=llm_settings(stub_llm)) as client:
+        flagged = ask_llm_question(client, unsupported="flag")
         assert len(stub_llm.requests) == 2 and len(_regenerations(stub_llm)) == 1
-        dropped = _ask(client, unsupported="drop")
+        dropped = ask_llm_question(client, unsupported="drop")
     assert len(stub_llm.requests) == 4
     for resp in (flagged, dropped):
         a1, a2 = resp["verification"]["attempts"]
@@ -89,8 +82,8 @@ def test_still_failing_is_flagged_or_dropped(make_client: MakeClient, stub_llm: 
 def test_no_regeneration_when_every_sentence_is_supported(
     make_client: MakeClient, stub_llm: StubLLM
 ) -> None:
-    with make_client(llm=_llm(stub_llm)) as client:
-        resp = _ask(client)
+    with make_client(llm=llm_settings(stub_llm)) as client:
+        resp = ask_llm_question(client)
     assert len(stub_llm.requests) == 1
     (a1,) = resp["verification"]["attempts"]
     assert (a1["attempt"], a1["llm_requests"], a1["sentences"], a1["supported"]) == (1, 1, 1, 1)
@@ -99,8 +92,8 @@ def test_no_regeneration_when_every_sentence_is_supported(
 
 def test_regeneration_can_be_turned_off(make_client: MakeClient, stub_llm: StubLLM) -> None:
     stub_llm.reset("retry-fixes")
-    with make_client(llm=_llm(stub_llm), answer={"regenerate": False}) as client:
-        resp = _ask(client)
+    with make_client(llm=llm_settings(stub_llm), answer={"regenerate": False}) as client:
+        resp = ask_llm_question(client)
     assert len(stub_llm.requests) == 1
     (a1,) = resp["verification"]["attempts"]
     assert a1["used"] is True and [f["text"] for f in a1["failing"]] == [FAILING]
@@ -108,8 +101,8 @@ def test_regeneration_can_be_turned_off(make_client: MakeClient, stub_llm: StubL
 
 
 def test_extractive_answers_record_no_attempt(make_client: MakeClient, stub_llm: StubLLM) -> None:
-    with make_client(llm=_llm(stub_llm)) as client:
-        resp = _ask(client, generator="extractive")
+    with make_client(llm=llm_settings(stub_llm)) as client:
+        resp = ask_llm_question(client, generator="extractive")
     assert stub_llm.requests == [] and resp["verification"]["attempts"] == []
 
 
@@ -117,8 +110,8 @@ def test_regeneration_never_cites_a_passage_not_retrieved(
     make_client: MakeClient, stub_llm: StubLLM
 ) -> None:
     stub_llm.reset("retry-cite-99")  # the rewrite quotes passage 2 but cites [99]
-    with make_client(llm=_llm(stub_llm)) as client:
-        resp = _ask(client)
+    with make_client(llm=llm_settings(stub_llm)) as client:
+        resp = ask_llm_question(client)
     assert "[99]" in stub_llm.replies[1] and "[99]" not in resp["answer"]
     (removed,) = resp["verification"]["removed_citations"]
     assert removed["marker"] == "[99]" and removed["sentence"] == 0
@@ -134,8 +127,8 @@ def test_regeneration_never_cites_a_passage_not_retrieved(
 
 def test_a_withdrawn_claim_leaves_the_answer(make_client: MakeClient, stub_llm: StubLLM) -> None:
     stub_llm.reset("retry-abstains")
-    with make_client(llm=_llm(stub_llm)) as client:
-        resp = _ask(client)
+    with make_client(llm=llm_settings(stub_llm)) as client:
+        resp = ask_llm_question(client)
     assert "PD-L1" not in resp["answer"]
     assert resp["answer"] == NO_EVIDENCE and resp["citations"] == []
     a1, a2 = resp["verification"]["attempts"]
@@ -147,8 +140,8 @@ def test_a_rewrite_repeating_a_kept_sentence_adds_nothing(
     make_client: MakeClient, stub_llm: StubLLM
 ) -> None:
     stub_llm.reset("retry-repeats")  # the rewrite repeats the supported sentence ("However, ...")
-    with make_client(llm=_llm(stub_llm)) as client:
-        resp = _ask(client)
+    with make_client(llm=llm_settings(stub_llm)) as client:
+        resp = ask_llm_question(client)
     supported = stub_llm.replies[0].split(" [1]")[0]
     assert stub_llm.replies[1].startswith("However, ") and supported[1:] in stub_llm.replies[1]
     a1, a2 = resp["verification"]["attempts"]
@@ -162,9 +155,11 @@ def test_llm_error_during_regeneration_keeps_the_first_answer(
     make_client: MakeClient, stub_llm: StubLLM
 ) -> None:
     stub_llm.reset("retry-500")
-    with make_client(llm=_llm(stub_llm)) as client:
-        resp = _ask(client)
-        r = client.post("/v1/answer", json={"question": QUESTION, "top_k": TOP_K, "stream": True})
+    with make_client(llm=llm_settings(stub_llm)) as client:
+        resp = ask_llm_question(client)
+        r = client.post(
+            "/v1/answer", json={"question": LLM_QUESTION, "top_k": LLM_TOP_K, "stream": True}
+        )
     assert resp["generator"] == "llm" and resp["degraded"] is False
     a1, a2 = resp["verification"]["attempts"]
     assert a1["used"] is True and a1["answer"] == resp["answer"]
@@ -183,8 +178,10 @@ def test_llm_error_during_regeneration_keeps_the_first_answer(
 
 def test_streamed_answer_is_regenerated(make_client: MakeClient, stub_llm: StubLLM) -> None:
     stub_llm.reset("retry-fixes")
-    with make_client(llm=_llm(stub_llm)) as client:
-        r = client.post("/v1/answer", json={"question": QUESTION, "top_k": TOP_K, "stream": True})
+    with make_client(llm=llm_settings(stub_llm)) as client:
+        r = client.post(
+            "/v1/answer", json={"question": LLM_QUESTION, "top_k": LLM_TOP_K, "stream": True}
+        )
     events = parse_sse(r.text)
     # deltas are the first reply as the model wrote it; the final event is the verified rewrite
     streamed = "".join(d["text"] for n, d in events if n == "delta")
@@ -200,8 +197,8 @@ def test_report_sections_are_regenerated_once_each(
     make_client: MakeClient, stub_llm: StubLLM
 ) -> None:
     stub_llm.reset("retry-fixes")
-    with make_client(llm=_llm(stub_llm)) as client:
-        resp = _ask(client, mode="report")
+    with make_client(llm=llm_settings(stub_llm)) as client:
+        resp = ask_llm_question(client, mode="report")
     assert resp["generator"] == "llm" and resp["mode"] == "report"
     again = _regenerations(stub_llm)
     firsts = [r for r in stub_llm.requests if len(_users(r)) == 1 and "Passages:\n" in _users(r)[0]]

@@ -15,6 +15,7 @@ from core.verify import Verdict
 from core.verify.fields import check_fields
 from ingest.formats import parse_source
 from ingest.parsers.base import Source
+from service.answer.draft import DraftSentence
 from service.answer.trial_facts import trial_sentence
 from tests.conftest import SAMPLES, SHARED_DATA
 
@@ -39,17 +40,21 @@ def _cases() -> list[list[ScoredChunk]]:
     return v2 + [r for p in picked for r in _records(p)]
 
 
-CASES = _cases()
+def _sentences() -> list[tuple[list[ScoredChunk], DraftSentence, list[ScoredChunk]]]:
+    """(record, its facts sentence, the passages it cites) for each record that gives one."""
+    out = []
+    for record in _cases():
+        made = trial_sentence(record[0], record)
+        if made is not None:
+            out.append((record, *made))
+    return out
+
+
+SENTENCES = _sentences()
 
 
 def test_every_facts_sentence_is_supported_by_its_own_record() -> None:
-    made = 0
-    for record in CASES:
-        out = trial_sentence(record[0], record)
-        if out is None:
-            continue
-        sentence, cited = out
-        made += 1
+    for record, sentence, cited in SENTENCES:
         assert sentence.text.startswith(record[0].doc.trial.nct_id + " is a")  # type: ignore[union-attr]
         assert {c.chunk.doc_id for c in cited} == {record[0].chunk.doc_id}
         support = check_fields(sentence.facts, cited)
@@ -57,7 +62,7 @@ def test_every_facts_sentence_is_supported_by_its_own_record() -> None:
         # the quote is a span of a cited passage
         assert support.chunk_id in {c.chunk.chunk_id for c in cited}
     # both formats give sentences (120 v2 sample trials, 40 legacy records)
-    assert made >= 140, made
+    assert len(SENTENCES) >= 140, len(SENTENCES)
 
 
 @pytest.mark.parametrize(
@@ -66,11 +71,7 @@ def test_every_facts_sentence_is_supported_by_its_own_record() -> None:
 )
 def test_a_wrong_value_is_contradicted(label: str, wrong: str) -> None:
     checked = 0
-    for record in CASES:
-        out = trial_sentence(record[0], record)
-        if out is None:
-            continue
-        sentence, cited = out
+    for _, sentence, cited in SENTENCES:
         facts = [(lab, wrong if lab == label else v) for lab, v in sentence.facts]
         if facts == sentence.facts or any(
             lab == label and v.lower() == wrong.lower() for lab, v in sentence.facts
@@ -84,8 +85,7 @@ def test_a_wrong_value_is_contradicted(label: str, wrong: str) -> None:
 
 
 def test_a_value_no_cited_passage_has_is_not_supported() -> None:
-    record = next(r for r in CASES if trial_sentence(r[0], r) is not None)
-    sentence, cited = trial_sentence(record[0], record)  # type: ignore[misc]
+    _, sentence, cited = SENTENCES[0]
     facts = [*sentence.facts, ("Enrollment", "12 participants")]
     without = [c for c in cited if "Enrollment:" not in c.chunk.text]
     assert check_fields(facts, without).verdict is Verdict.NOT_SUPPORTED

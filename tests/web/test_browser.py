@@ -20,19 +20,6 @@ import pytest
 
 from tests.web.server import REPO, Live
 
-CHROMIUM = Path("/usr/bin/chromium")
-# The flags this machine needs: without the background-networking ones Chromium keeps trying
-# (and failing) to reach Google's hosts through the closed network.
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = REPO / "artifacts"
 QUESTION = "How are mRNA vaccines used to treat cancer?"
 REPORT_QUESTION = "mRNA cancer vaccine clinical trials: phases and recruitment status"
@@ -73,22 +60,6 @@ CONTRAST = """(selectors) => {
   }
   return out;
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: install Debian's Chromium with "
-            "`apt-get update && apt-get install -y chromium` (scripts/test.sh does this when run "
-            "as root). Playwright's own browser download is not used."
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.web.server import Live
-from tests.web.test_browser import CHROMIUM, FLAGS, TIMEOUT_MS
+from tests.web.test_browser import TIMEOUT_MS
 
 REPORT = """# Asthma regimens
 
@@ -29,18 +29,6 @@ A registered trial tested an mRNA vaccine for mild asthma in adolescents (2).
 1. PMID: 29768149
 2. https://clinicaltrials.gov/study/NCT04530518
 """
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing (see tests/web/test_browser.py)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
