@@ -61,6 +61,43 @@ class StoreSettings(_Section):
     replication_factor: int | None = Field(None, ge=1, description="Replicas per shard (cluster)")
     hnsw_ef: int = Field(128, ge=8, description="HNSW ef at query time")
     prefetch_limit: int = Field(100, ge=1, description="Candidates per vector in a hybrid query")
+    # Layout of a NEW collection (both backends alike); an existing one keeps what it was built
+    # with. Measured trade-offs: docs/benchmarks.md, "A million chunks on one machine".
+    quantization: Literal["none", "int8"] = Field(
+        "none",
+        description="Dense vectors of a new collection: 'int8' = scalar quantization (4x smaller "
+        "index, searched first, rescored with the originals); 'none' = float32 only",
+    )
+    quantization_always_ram: bool = Field(
+        True, description="int8: keep the quantized vectors in RAM (the originals may be on disk)"
+    )
+    quantization_quantile: float = Field(
+        0.99, gt=0.5, le=1.0, description="int8: quantile of values mapped to the int8 range"
+    )
+    quantization_rescore: bool = Field(
+        True, description="Query time: rescore quantized candidates with the original vectors"
+    )
+    quantization_oversampling: float = Field(
+        2.0, ge=1.0, le=16.0, description="Query time: quantized candidates fetched per result"
+    )
+    vectors_on_disk: bool = Field(
+        False,
+        description="New collection: original dense vectors memory-mapped from disk (read on "
+        "demand) instead of held in RAM; pair with quantization='int8'",
+    )
+    sparse_on_disk: bool = Field(
+        False, description="New collection: the BM25 sparse index memory-mapped from disk"
+    )
+    payload_on_disk: bool = Field(
+        True, description="New collection: payloads on disk (read for the returned hits only)"
+    )
+    hnsw_m: int = Field(16, ge=4, le=128, description="New collection: HNSW edges per node")
+    hnsw_ef_construct: int = Field(
+        100, ge=8, le=1000, description="New collection: HNSW candidates while building"
+    )
+    hnsw_on_disk: bool = Field(
+        False, description="New collection: the HNSW graph memory-mapped from disk"
+    )
 
 
 class EmbeddingSettings(_Section):

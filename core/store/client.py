@@ -88,6 +88,46 @@ def _sparse(v: SparseVec) -> models.SparseVector:
     return models.SparseVector(indices=v.indices, values=v.values)
 
 
+def collection_layout(settings: StoreSettings) -> dict[str, Any]:
+    """``create_collection`` arguments for the vector/index layout of a new collection.
+
+    The same :class:`StoreSettings` fields as the Edge backend (``core.store.edge.edge_config``)
+    and the same meaning: ``*_on_disk`` = memory-mapped, read on demand; ``int8`` = scalar
+    quantization (``always_ram`` as set) searched first and rescored with the originals.
+    """
+    quantization = (
+        models.ScalarQuantization(
+            scalar=models.ScalarQuantizationConfig(
+                type=models.ScalarType.INT8,
+                quantile=settings.quantization_quantile,
+                always_ram=settings.quantization_always_ram,
+            )
+        )
+        if settings.quantization == "int8"
+        else None
+    )
+    return {
+        "hnsw_config": models.HnswConfigDiff(
+            m=settings.hnsw_m,
+            ef_construct=settings.hnsw_ef_construct,
+            on_disk=settings.hnsw_on_disk,
+        ),
+        "quantization_config": quantization,
+        "on_disk_payload": settings.payload_on_disk,
+    }
+
+
+def dense_search_params(settings: StoreSettings, limit: int) -> models.SearchParams:
+    """Dense query parameters: ``hnsw_ef`` and, on a quantized collection, rescoring."""
+    return models.SearchParams(
+        hnsw_ef=max(settings.hnsw_ef, limit),
+        quantization=models.QuantizationSearchParams(
+            rescore=settings.quantization_rescore,
+            oversampling=settings.quantization_oversampling,
+        ),
+    )
+
+
 # -- failures ---------------------------------------------------------------------------------
 def _short_body(content: bytes, fallback: str) -> str:
     """Qdrant's ``status.error`` when the body is its JSON error, else the first 200 characters."""
@@ -274,8 +314,9 @@ class ClientStore:
     """:class:`~core.store.base.VectorStore` through ``qdrant-client``.
 
     ``settings`` says where (``url``, ``api_key``, TLS), how to talk (timeouts, retries, upsert
-    batching, write ordering), how to query (``hnsw_ef``, ``prefetch_limit``) and how to lay out
-    a new collection (shards, replicas); ``client`` reuses an open client instead (tests).
+    batching, write ordering), how to query (``hnsw_ef``, ``prefetch_limit``, rescoring) and how
+    to lay out a new collection (shards, replicas, quantization, what lives on disk); ``client``
+    reuses an open client instead (tests).
     """
 
     def __init__(
@@ -344,11 +385,19 @@ class ClientStore:
                 self._client.create_collection,
                 self.collection,
                 vectors_config={
-                    DENSE: models.VectorParams(size=self.meta.dim, distance=models.Distance.COSINE)
+                    DENSE: models.VectorParams(
+                        size=self.meta.dim,
+                        distance=models.Distance.COSINE,
+                        on_disk=self._settings.vectors_on_disk,
+                    )
                 },
                 sparse_vectors_config={
-                    SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)
+                    SPARSE: models.SparseVectorParams(
+                        modifier=models.Modifier.IDF,
+                        index=models.SparseIndexParams(on_disk=self._settings.sparse_on_disk),
+                    )
                 },
+                **collection_layout(self._settings),
                 shard_number=self._settings.shard_number,
                 replication_factor=self._settings.replication_factor,
                 write_consistency_factor=self._settings.write_consistency_factor,
@@ -528,8 +577,7 @@ class ClientStore:
     ) -> list[ScoredChunk]:
         flt = _client_filter(filter_conditions(search_filter))
         # Local mode searches exactly and warns that search params have no effect.
-        hnsw_ef = max(self._settings.hnsw_ef, limit)
-        params = None if self._conn.local else models.SearchParams(hnsw_ef=hnsw_ef)
+        params = None if self._conn.local else dense_search_params(self._settings, limit)
         dense_v = [float(x) for x in dense] if dense is not None else None
         if dense_v is not None and sparse is not None:
             # Fused here, not by RrfQuery: tied scores must share a rank (see tie_ranks), and

@@ -26,13 +26,18 @@ from qdrant_edge import (
     EdgeVectorParams,
     FieldCondition,
     Filter,
+    HnswIndexConfig,
     MatchAny,
+    Memory,
     Modifier,
     PayloadSchemaType,
     Point,
+    QuantizationSearchParams,
     Query,
     QueryRequest,
     RangeFloat,
+    ScalarQuantizationConfig,
+    ScalarType,
     ScrollRequest,
     SearchParams,
     SparseVector,
@@ -70,6 +75,61 @@ _INDEX_TYPES = {
 META_FILE = "litrag.json"
 #: Query parameters of a store opened without settings (``litrag store info``, migration).
 _DEFAULT_SETTINGS = StoreSettings()
+#: HNSW is skipped (full scan) below this many KB of vectors in a segment; Qdrant's default.
+FULL_SCAN_THRESHOLD_KB = 10_000
+
+
+def edge_config(dim: int, settings: StoreSettings) -> EdgeConfig:
+    """The shard configuration of a new collection: vectors, indexes and where each part lives.
+
+    The same :class:`StoreSettings` fields mean the same on a Qdrant server (see
+    ``core.store.client``): ``*_on_disk`` = memory-mapped and read on demand (``Memory.Cold``),
+    else the engine's default placement (in RAM); ``quantization='int8'`` = scalar int8 with
+    ``always_ram``. An existing shard keeps the configuration it was created with.
+    """
+    cold = Memory.Cold
+    quantization = (
+        ScalarQuantizationConfig(
+            type=ScalarType.Int8,
+            quantile=settings.quantization_quantile,
+            always_ram=settings.quantization_always_ram,
+        )
+        if settings.quantization == "int8"
+        else None
+    )
+    return EdgeConfig(
+        vectors={
+            DENSE: EdgeVectorParams(
+                size=dim,
+                distance=Distance.Cosine,
+                memory=cold if settings.vectors_on_disk else None,
+            )
+        },
+        sparse_vectors={
+            SPARSE: EdgeSparseVectorParams(
+                modifier=Modifier.Idf, memory=cold if settings.sparse_on_disk else None
+            )
+        },
+        hnsw_config=HnswIndexConfig(
+            m=settings.hnsw_m,
+            ef_construct=settings.hnsw_ef_construct,
+            full_scan_threshold=FULL_SCAN_THRESHOLD_KB,
+            memory=cold if settings.hnsw_on_disk else None,
+        ),
+        quantization_config=quantization,
+        payload_memory=cold if settings.payload_on_disk else Memory.Cached,
+    )
+
+
+def dense_search_params(settings: StoreSettings, limit: int) -> SearchParams:
+    """Dense query parameters: ``hnsw_ef`` and, on a quantized shard, rescoring/oversampling."""
+    return SearchParams(
+        hnsw_ef=max(settings.hnsw_ef, limit),
+        quantization=QuantizationSearchParams(
+            rescore=settings.quantization_rescore,
+            oversampling=settings.quantization_oversampling,
+        ),
+    )
 
 
 def _edge_filter(conds: Sequence[Condition]) -> Filter | None:
@@ -140,7 +200,8 @@ class EdgeStore:
     """:class:`~core.store.base.VectorStore` on an embedded Qdrant Edge shard.
 
     The collection lives in ``root / collection``; ``settings`` gives the query parameters
-    (``hnsw_ef``, ``prefetch_limit``). ``root`` is separate from ``settings.path`` because
+    (``hnsw_ef``, ``prefetch_limit``, quantization rescoring) and the layout of a new collection
+    (:func:`edge_config`). ``root`` is separate from ``settings.path`` because
     ``litrag store`` opens collections found anywhere on disk.
     """
 
@@ -197,13 +258,7 @@ class EdgeStore:
     def _create(self) -> EdgeShard:
         shard_dir = self.dir / "shard"
         shard_dir.mkdir(parents=True, exist_ok=True)
-        shard = EdgeShard.create(
-            str(shard_dir),
-            EdgeConfig(
-                vectors={DENSE: EdgeVectorParams(size=self.meta.dim, distance=Distance.Cosine)},
-                sparse_vectors={SPARSE: EdgeSparseVectorParams(modifier=Modifier.Idf)},
-            ),
-        )
+        shard = EdgeShard.create(str(shard_dir), edge_config(self.meta.dim, self._settings))
         for name, kind in INDEXED_FIELDS.items():
             shard.update(UpdateOperation.create_field_index(name, _INDEX_TYPES[kind]))
         # Metadata last: a folder without it is an unfinished create and is rebuilt.
@@ -287,7 +342,7 @@ class EdgeStore:
         fusion: Fusion = Fusion(),
     ) -> list[ScoredChunk]:
         flt = _edge_filter(filter_conditions(search_filter))
-        params = SearchParams(hnsw_ef=max(self._settings.hnsw_ef, limit))
+        params = dense_search_params(self._settings, limit)
         dense_q = (
             Query.Nearest([float(x) for x in dense], using=DENSE) if dense is not None else None
         )
@@ -326,6 +381,11 @@ class EdgeStore:
             return self._call("scroll", self._shard.scroll, request)
 
         return scroll_points(page)
+
+    def shard_config(self) -> dict[str, Any]:
+        """The configuration the shard was created with, as the engine persisted it."""
+        data: dict[str, Any] = json.loads((self.dir / "shard" / "edge_config.json").read_text())
+        return data
 
     def optimize(self) -> None:
         self._call("optimize", self._shard.optimize)
