@@ -465,6 +465,11 @@ def test_dockerfile_bakes_and_proves_the_offline_model(stages: list[Stage]) -> N
     assert env["LITRAG_SERVICE__HOST"] == "0.0.0.0"
     assert env["PYTHONUNBUFFERED"] == "1"
     assert env["PATH"].startswith("/opt/venv/bin:")
+    # the ONNX export made at build time is where the runtime looks, and it can re-export there
+    cache = env["LITRAG_EMBEDDING__CACHE_DIR"]
+    assert _env_pairs(stages[0].all("ENV"))["LITRAG_EMBEDDING__CACHE_DIR"] == cache
+    copies = stages[-1].all("COPY")
+    assert any(c.endswith(f"{cache} {cache}") and "--chown=10001:10001" in c for c in copies)
 
 
 def test_dockerfile_service_entrypoint_and_health(stages: list[Stage]) -> None:
