@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from core.chunking import chunk_document
 from core.config import Settings
@@ -66,7 +66,11 @@ class IngestStats:
     failures: int = 0
     skipped_files: int = 0
     seconds: float = 0.0
-    embed_seconds: float = 0.0
+    # time spent in each stage (the stages overlap: parse/chunk and write run in threads)
+    parse_seconds: float = 0.0  # discover + parse + chunk (producer thread)
+    embed_seconds: float = 0.0  # dense vectors
+    sparse_seconds: float = 0.0  # BM25 vectors
+    write_seconds: float = 0.0  # upserts and deletes (writer thread)
 
     @property
     def stored_documents(self) -> int:
@@ -93,6 +97,7 @@ class _Batch:
 
 
 _DONE = object()
+_T = TypeVar("_T")
 
 
 class Pipeline:
@@ -135,7 +140,7 @@ class Pipeline:
     # -- stage 1: parse + chunk (producer thread) -------------------------------------------
     def _produce(self, paths: list[Path], out: queue.Queue[object]) -> None:
         try:
-            for item in discover(paths, self.settings.ingest):
+            for item in self._timed(discover(paths, self.settings.ingest)):
                 if isinstance(item, RecordFailure):
                     out.put(ReportEntry("failure", item.source, item.record, item.reason))
                     continue
@@ -143,15 +148,17 @@ class Pipeline:
                     out.put(ReportEntry("skipped", item.source, None, item.reason))
                     continue
                 try:
-                    for result in parse_source(item, self.settings.ingest):
+                    for result in self._timed(parse_source(item, self.settings.ingest)):
                         if isinstance(result, RecordFailure):
                             out.put(
                                 ReportEntry("failure", result.source, result.record, result.reason)
                             )
                             continue
+                        t0 = time.perf_counter()
                         chunks = chunk_document(
                             result, self.settings.chunking, self.embedder.count_tokens
                         )
+                        self.stats.parse_seconds += time.perf_counter() - t0
                         if not chunks:
                             out.put(
                                 ReportEntry(
@@ -172,6 +179,18 @@ class Pipeline:
             self._error = exc
         finally:
             out.put(_DONE)
+
+    def _timed(self, items: Iterator[_T]) -> Iterator[_T]:
+        """``items``, adding the time spent producing each one to ``parse_seconds``."""
+        while True:
+            t0 = time.perf_counter()
+            try:
+                item = next(items)
+            except StopIteration:
+                self.stats.parse_seconds += time.perf_counter() - t0
+                return
+            self.stats.parse_seconds += time.perf_counter() - t0
+            yield item
 
     # -- decisions (main thread) --------------------------------------------------------------
     def _decide(self, work: _DocWork, batch: _Batch) -> bool:
@@ -263,6 +282,7 @@ class Pipeline:
 
     # -- stage 3: write (writer thread) -------------------------------------------------------
     def _write(self, points: list[PointData], batch: _Batch) -> None:
+        t0 = time.perf_counter()
         with self._store_lock:
             self.store.upsert(points)
             for work in batch.docs:
@@ -270,6 +290,7 @@ class Pipeline:
                 self.store.delete_doc_chunks(work.doc.doc_id, from_ordinal=len(work.chunks))
             for old in batch.supersede:
                 self.store.delete_doc_chunks(old)
+        self.stats.write_seconds += time.perf_counter() - t0
 
     def _writer(self, q: queue.Queue[object]) -> None:
         while True:
@@ -299,8 +320,10 @@ class Pipeline:
         texts = [c.embed_text for c in chunks]
         t0 = time.perf_counter()
         dense = self.embedder.embed(texts)
-        self.stats.embed_seconds += time.perf_counter() - t0
+        t1 = time.perf_counter()
+        self.stats.embed_seconds += t1 - t0
         sparse = self.sparse.embed_documents(texts)
+        self.stats.sparse_seconds += time.perf_counter() - t1
         return [
             PointData(chunk=c, doc=m, dense=d, sparse=s)
             for c, m, d, s in zip(chunks, metas, dense.tolist(), sparse, strict=True)

@@ -157,6 +157,9 @@ def test_reingest_unchanged_changed_and_superseded(
         first, _ = _ingest(settings, store, embedder, [d])
         n_points = store.count()
         assert first.stored_documents == 3 and n_points == first.chunks
+        # every stage was timed, and no stage took longer than the whole run
+        stages = [first.parse_seconds, first.embed_seconds, first.sparse_seconds]
+        assert all(0 < t <= first.seconds for t in [*stages, first.write_seconds])
         ids_before = {c.chunk.chunk_id for c in store.doc_chunks("doi:10.7554/elife.07586")}
 
         second, entries = _ingest(settings, store, embedder, [d])
