@@ -46,7 +46,7 @@ from typing import Any
 
 from core.chunking import chunk_document
 from core.config import Settings, StoreSettings
-from core.embedding import Embedder, load_embedder, resolve_model_path
+from core.embedding import Embedder, load_embedder, resolve_backend, resolve_model_path
 from core.schemas import Chunk, Document
 from core.sparse import SparseEncoder
 from core.store import meta_for, open_store
@@ -76,6 +76,7 @@ class Row:
     articles: int
     chunks: int
     seconds: float
+    cpu_seconds: float
     tokens_per_source: float | None = None
     note: str = ""
 
@@ -158,12 +159,12 @@ def source_tokens(docs: list[Document], embedder: Embedder) -> int:
     return sum(embedder.count_tokens(texts))
 
 
-def timed_encode(encode: Any, texts: list[str]) -> float:
-    """Seconds ``encode(texts)`` takes after a warm-up batch."""
+def timed_encode(encode: Any, texts: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds (all threads) ``encode(texts)`` takes after a warm-up batch."""
     encode(texts[:64])
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     encode(texts)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def run_peer(python: Path, docs: list[Document], files: list[Path], mode: str) -> dict[str, Any]:
@@ -207,7 +208,7 @@ def main() -> None:
     peer_python = ensure_peer_venv(args.peer_venv)
     settings = Settings()
     embedder = load_embedder(settings.embedding)
-    backend = getattr(settings.embedding, "backend", "torch")
+    backend = "-".join(resolve_backend(settings.embedding))
     load = os.getloadavg()
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
 
@@ -229,8 +230,8 @@ def main() -> None:
     )
     rows: list[Row] = []
 
-    raw_s = timed_encode(embedder.embed, texts)
-    raw = Row(f"raw encode, litrag backend ({backend})", n_docs, len(chunks), raw_s)
+    raw_s, raw_cpu = timed_encode(embedder.embed, texts)
+    raw = Row(f"raw encode, litrag backend ({backend})", n_docs, len(chunks), raw_s, raw_cpu)
     rows.append(raw)
     print(f"{raw.name}: {raw.seconds:.1f} s", flush=True)
     if not args.skip_torch:
@@ -238,28 +239,31 @@ def main() -> None:
 
         st = SentenceTransformer(str(resolve_model_path(settings.embedding.model)), device="cpu")
         batch = settings.embedding.batch_size
-        torch_s = timed_encode(
+        torch_s, torch_cpu = timed_encode(
             lambda t: st.encode(t, batch_size=batch, normalize_embeddings=True), texts
         )
         del st
-        rows.append(Row("raw encode, sentence-transformers torch", n_docs, len(chunks), torch_s))
+        name = "raw encode, sentence-transformers torch"
+        rows.append(Row(name, n_docs, len(chunks), torch_s, torch_cpu))
         print(f"{rows[-1].name}: {torch_s:.1f} s", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="litrag-e2e-") as tmp:
         s = settings.model_copy(update={"store": StoreSettings(backend="edge", path=Path(tmp))})
         sparse = SparseEncoder(s.sparse)
         store = open_store(s.store, meta_for(s, embedder.name, embedder.dim, sparse.name))
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         stats = Pipeline(s, store, embedder, sparse).run(files)
         run_s = time.perf_counter() - t0
         store.optimize()
         e2e_s = time.perf_counter() - t0
+        e2e_cpu = time.process_time() - c0
         store.close()
     litrag = Row(
         "litrag ingest (Pipeline + optimize)",
         stats.stored_documents,
         stats.chunks,
         e2e_s,
+        e2e_cpu,
         litrag_tokens / src,
         f"header {header_tokens / src:.2f} of it",
     )
@@ -282,6 +286,7 @@ def main() -> None:
             res["documents"] if mode == "text" else n_docs,
             res["chunks"],
             res["seconds"],
+            res["cpu_seconds"],
             res["chunk_tokens"] / src,
             f"model saw {seen:.2f}: {res['truncated_chunks']} chunks cut to "
             f"{res['max_seq_length']} tokens; {res['points']} points",
@@ -292,13 +297,20 @@ def main() -> None:
 
     load = os.getloadavg()
     print(f"\nload average at end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    print(f"{'':44} {'articles/s':>10} {'chunks/s':>9} {'chunks':>7} {'s':>7} {'tok/src':>7}")
+    print(
+        f"{'':44} {'articles/s':>10} {'chunks/s':>9} {'chunks':>7} {'s':>7} {'cpu s':>7} "
+        f"{'tok/src':>7}"
+    )
     for r in rows:
         tps = f"{r.tokens_per_source:7.2f}" if r.tokens_per_source is not None else f"{'':7}"
         print(
             f"{r.name:44} {r.articles_per_s:10.3f} {r.chunks_per_s:9.1f} {r.chunks:7d} "
-            f"{r.seconds:7.1f} {tps}  {r.note}"
+            f"{r.seconds:7.1f} {r.cpu_seconds:7.1f} {tps}  {r.note}"
         )
+    for peer in peers:
+        cpu_ratio = (litrag.articles / litrag.cpu_seconds) / (peer.articles / peer.cpu_seconds)
+        print(f"ratio litrag/{peer.name} per CPU second: {cpu_ratio:.2f}")
+    print(f"ratio litrag/raw per CPU second: {raw.cpu_seconds / litrag.cpu_seconds:.2f}")
     for peer in peers[1:]:
         print(f"ratio litrag/{peer.name}: {litrag.articles_per_s / peer.articles_per_s:.2f}")
     print(f"ratio litrag/llamaindex: {litrag.articles_per_s / peers[0].articles_per_s:.2f}")
