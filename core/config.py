@@ -264,6 +264,34 @@ class ServiceSettings(_Section):
     max_question_chars: int = Field(2000, ge=10)
     max_top_k: int = Field(50, ge=1)
     max_body_bytes: int = Field(64 * 1024, ge=1024)
+    model_queue: bool = Field(
+        True,
+        description="Run embedding calls on model threads, search queries first and concurrent "
+        "queries in one call (false: each request thread calls the model itself; no vector cache)",
+    )
+    model_workers: int = Field(
+        1, ge=1, le=16, description="Model calls run at once (model_queue; each uses all cores)"
+    )
+    embed_window_ms: float = Field(
+        1.0,
+        ge=0,
+        le=50,
+        description="How long the model thread waits for more queries to embed in one call",
+    )
+    embed_max_batch: int = Field(
+        32, ge=1, le=1024, description="Most texts per merged model call (and per answer slice)"
+    )
+    embed_merge: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Embed concurrent texts in one call: 'auto' = when the model's vectors do not "
+        "depend on their batch-mates (checked at start; not for int8 ONNX), 'on', 'off' (alone)",
+    )
+    embed_cache: int = Field(
+        20_000,
+        ge=0,
+        description="Vectors kept across requests, least recently used dropped (model_queue; "
+        "answers reuse sentences of passages retrieved before); 0 = none",
+    )
 
 
 class Settings(BaseSettings):

@@ -1,5 +1,6 @@
 """Prometheus metrics: requests by route and status with latency, answers by verdict, store
-points. One registry per application (tests build many apps in one process)."""
+points, the model queue's calls and the vector cache. One registry per application (tests build
+many apps in one process)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ import time
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import StoreError
 from core.store import VectorStore
+from service.model_queue import EmbeddingQueue, VectorCache
 from service.models import AnswerResponse
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -37,10 +39,46 @@ class _StorePoints(Collector):
         return [family]
 
 
+class _ModelQueue(Collector):
+    """The model queue's calls and texts (texts per call > 1: concurrent queries merged) and the
+    vector cache's hits, read at scrape time (absent without a queue)."""
+
+    def __init__(
+        self, queue: Callable[[], tuple[EmbeddingQueue | None, VectorCache | None]]
+    ) -> None:
+        self._queue = queue
+
+    def collect(self) -> list[CounterMetricFamily | GaugeMetricFamily]:
+        queue, cache = self._queue()
+        if queue is None:
+            return []
+        out: list[CounterMetricFamily | GaugeMetricFamily] = [
+            CounterMetricFamily("litrag_embed_calls", "Embedding model calls", value=queue.calls),
+            CounterMetricFamily(
+                "litrag_embed_texts", "Texts embedded by the model", value=queue.texts
+            ),
+            GaugeMetricFamily(
+                "litrag_embed_queued_texts", "Texts waiting for the model", value=queue.pending()
+            ),
+        ]
+        if cache is not None:
+            lookups = CounterMetricFamily(
+                "litrag_embed_cache_lookups", "Vector cache lookups by result", labels=["result"]
+            )
+            lookups.add_metric(["hit"], cache.hits)
+            lookups.add_metric(["miss"], cache.misses)
+            out.append(lookups)
+        return out
+
+
 class Metrics:
     """The application's metrics and their registry."""
 
-    def __init__(self, store: Callable[[], VectorStore | None]) -> None:
+    def __init__(
+        self,
+        store: Callable[[], VectorStore | None],
+        queue: Callable[[], tuple[EmbeddingQueue | None, VectorCache | None]],
+    ) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "litrag_http_requests",
@@ -68,6 +106,7 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_StorePoints(store))
+        self.registry.register(_ModelQueue(queue))
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -15,6 +15,7 @@ from core.store import VectorStore, meta_for, open_store
 from core.verify import make_verifier
 from service.answer.engine import AnswerEngine
 from service.answer.llm import LLMClient
+from service.model_queue import EmbeddingQueue, VectorCache
 
 log = logging.getLogger("litrag.service")
 
@@ -25,6 +26,9 @@ class State:
 
     settings: Settings
     embedder: Embedder | None = None
+    #: the model threads every embedding call of the service goes through (model_queue)
+    queue: EmbeddingQueue | None = None
+    cache: VectorCache | None = None
     store: VectorStore | None = None
     engine: AnswerEngine | None = None
     llm: LLMClient | None = None
@@ -38,7 +42,14 @@ class State:
         """
         settings = self.settings
         self.embedder = load_embedder(settings.embedding)
-        make_verifier(settings.answer, self.embedder)
+        queries: Embedder = self.embedder
+        passages: Embedder = self.embedder
+        if settings.service.model_queue:
+            self.queue = EmbeddingQueue.from_settings(self.embedder, settings.service)
+            self.cache = VectorCache(settings.service.embed_cache)
+            queries = self.cache.wrap(self.queue.lane("query"))
+            passages = self.cache.wrap(self.queue.lane("bulk"))
+        make_verifier(settings.answer, passages)
         sparse = SparseEncoder(settings.sparse)
         if settings.llm.base_url:
             self.llm = LLMClient(settings.llm)
@@ -52,11 +63,11 @@ class State:
             self.store_error = str(exc)
             log.error("store unavailable: %s", exc)
             return
-        retriever = Retriever(self.store, self.embedder, sparse, fusion_from(settings.retrieval))
-        self.engine = AnswerEngine(settings, retriever, self.embedder, self.llm)
+        retriever = Retriever(self.store, queries, sparse, fusion_from(settings.retrieval))
+        self.engine = AnswerEngine(settings, retriever, passages, self.llm)
 
     def close(self) -> None:
-        """Release the store and the LLM client; safe to call twice."""
+        """Release the store, the LLM client and the model threads; safe to call twice."""
         if self.store is not None:
             try:
                 self.store.close()
@@ -67,3 +78,6 @@ class State:
             self.llm.close()
             self.llm = None
         self.engine = None
+        if self.queue is not None:
+            self.queue.close()
+            self.queue = None
