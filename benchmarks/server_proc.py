@@ -1,18 +1,24 @@
-"""The real service in a child process (``litrag serve``), for benchmarks that measure its memory.
+"""The real service in a child process (``litrag serve``), for benchmarks of its latency and memory.
 
 A child process, not a thread: its ``VmRSS`` is the server's alone, without the client's threads
-and buffers. The store comes from the environment (``LITRAG_STORE__PATH`` …) as for any serve.
+and buffers, and the client does not share the server's GIL. The store comes from the environment
+(``LITRAG_STORE__PATH`` …) as for any serve; :func:`store_copies` gives each of several servers
+its own copy (an embedded Edge store is opened by one process at a time).
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -27,6 +33,41 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def parse_variants(specs: list[str]) -> list[tuple[str, dict[str, str]]]:
+    """``NAME`` or ``NAME:KEY=VALUE,KEY=VALUE`` → (name, server environment); none given: one
+    variant named ``service`` with the environment as it is."""
+    variants: list[tuple[str, dict[str, str]]] = []
+    for spec in specs or ["service"]:
+        name, _, rest = spec.partition(":")
+        env = dict(kv.split("=", 1) for kv in rest.split(",") if kv)
+        variants.append((name, env))
+    return variants
+
+
+@contextmanager
+def store_copies(names: list[str]) -> Iterator[dict[str, dict[str, str]]]:
+    """For each name, the environment of a server on its own copy of ``$LITRAG_STORE__PATH``
+    (the store itself when there is one name); the copies are removed afterwards."""
+    if len(names) < 2:
+        yield {n: {} for n in names}
+        return
+    source = Path(os.environ.get("LITRAG_STORE__PATH", ".litrag"))
+    with tempfile.TemporaryDirectory(prefix="litrag-bench-") as tmp:
+        envs = {}
+        for name in names:
+            copy = Path(tmp) / re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+            # the lock file is the source server's business: not copied
+            shutil.copytree(source, copy, ignore=shutil.ignore_patterns("lock"))
+            envs[name] = {"LITRAG_STORE__PATH": str(copy)}
+        yield envs
+
+
+def metric(text: str, name: str) -> float:
+    """One unlabelled sample of a Prometheus text exposition (0 when absent)."""
+    found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
 
 
 def proc_status(pid: int, field: str) -> int:

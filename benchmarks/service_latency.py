@@ -1,32 +1,36 @@
-"""Latency of ``/v1/search`` and extractive ``/v1/answer`` over real HTTP (uvicorn on loopback).
+"""Latency of ``/v1/search`` and extractive ``/v1/answer`` for one client, over real HTTP.
 
-    LITRAG_STORE__PATH=/path/to/store .venv/bin/python benchmarks/service_latency.py [N]
+    LITRAG_STORE__PATH=/path/to/store .venv/bin/python benchmarks/service_latency.py [N] \
+        [--variant NAME[:KEY=VALUE,...]] ... [--answers M]
 
-Starts the service on 127.0.0.1 (ephemeral port) against the configured store, warms up, then
-sends N (default 200) requests to each endpoint, one at a time, with questions drawn in a fixed
-order from real PubMedQA / LitQA2 questions (../shared/data/eval), and prints p50 / p95 / max.
+Starts ``litrag serve`` in a child process per variant (each on its own copy of the store when
+there are several, all running at once), warms each up with questions outside the measured set,
+then sends N (default 200) searches and M (default N) extractive answers, one at a time, with
+real PubMedQA / LitQA2 questions in a fixed order; with several variants each question goes to
+every variant in turn, so load on a shared machine falls on all of them alike. Prints p50 / p95 /
+max / mean per variant and endpoint, and the server-reported stage times (median).
+
+    --variant before:LITRAG_SERVICE__MODEL_QUEUE=false --variant after
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
-import socket
 import statistics
-import sys
-import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
-import uvicorn
-
-from core.config import get_settings
-from service.app import create_app
+from server_proc import Server, parse_variants, store_copies
 
 DATA = Path(
     os.environ.get("LITRAG_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
 )
+#: questions kept out of the measured set for warming up (first-call costs are not latency)
+WARMUP = 5
 
 
 def questions(n: int) -> list[str]:
@@ -46,52 +50,57 @@ def pct(values: list[float], p: float) -> float:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(get_settings()), host="127.0.0.1", port=port, log_level="warning")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("n", nargs="?", type=int, default=200, help="searches per variant")
+    ap.add_argument("--answers", type=int, default=None, help="answers per variant (default N)")
+    ap.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="NAME[:KEY=VALUE,...]: a server with that environment (repeatable)",
     )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    with httpx.Client(base_url=base, timeout=120) as client:
-        while True:
-            try:
-                ready = client.get("/readyz")
-            except httpx.TransportError:
-                time.sleep(0.2)  # the server is still starting (model load)
-                continue
-            if ready.status_code == 200:
-                break
-            if ready.status_code == 503 and "store" in ready.json():
-                raise SystemExit(f"store not ready: {ready.json()}")
-        print(f"store: {ready.json()}")
-        qs = questions(n)
-        for q in qs[:5]:  # warm-up
-            client.post("/v1/search", json={"query": q})
-            client.post("/v1/answer", json={"question": q, "generator": "extractive"})
-        results: dict[str, list[float]] = {}
-        for name, path, field, extra in (
-            ("search", "/v1/search", "query", {"top_k": 10}),
-            ("answer", "/v1/answer", "question", {"generator": "extractive"}),
+    args = ap.parse_args()
+    variants = parse_variants(args.variant)
+    names = [name for name, _ in variants]
+    n_answers = args.n if args.answers is None else args.answers
+    pool = questions(WARMUP + max(args.n, n_answers))
+    warmup, measured = pool[:WARMUP], pool[WARMUP:]
+    times: dict[tuple[str, str], list[float]] = {}
+    stages: dict[tuple[str, str], dict[str, list[float]]] = {}
+    with ExitStack() as stack:
+        stores = stack.enter_context(store_copies(names))
+        clients = {}
+        for name, env in variants:
+            server = stack.enter_context(Server({**env, **stores[name]}))
+            clients[name] = stack.enter_context(httpx.Client(base_url=server.base_url, timeout=300))
+        for client in clients.values():
+            for q in warmup:
+                client.post("/v1/search", json={"query": q}).raise_for_status()
+                body = {"question": q, "generator": "extractive"}
+                client.post("/v1/answer", json=body).raise_for_status()
+        for endpoint, path, field, extra, n in (
+            ("search", "/v1/search", "query", {"top_k": 10}, args.n),
+            ("answer", "/v1/answer", "question", {"generator": "extractive"}, n_answers),
         ):
-            times = []
-            for q in qs:
-                t0 = time.perf_counter()
-                r = client.post(path, json={field: q, **extra})
-                times.append((time.perf_counter() - t0) * 1000)
-                r.raise_for_status()
-            results[name] = times
-    server.should_exit = True
-    thread.join(timeout=10)
-    for name, times in results.items():
+            for q in measured[:n]:
+                for name, client in clients.items():
+                    t0 = time.perf_counter()
+                    r = client.post(path, json={field: q, **extra})
+                    ms = (time.perf_counter() - t0) * 1000
+                    r.raise_for_status()
+                    times.setdefault((name, endpoint), []).append(ms)
+                    for stage, ms in r.json()["timings"].items():
+                        stages.setdefault((name, endpoint), {}).setdefault(stage, []).append(ms)
+    print(f"load average at the end {os.getloadavg()[0]:.2f}; variants {dict(variants)}")
+    width = max(len(n) for n in names)
+    for (name, endpoint), ts in times.items():
+        median_stages = "  ".join(
+            f"{stage} {statistics.median(v):.1f}" for stage, v in stages[(name, endpoint)].items()
+        )
         print(
-            f"/v1/{name:7s} n={len(times)}  p50 {pct(times, 50):7.1f} ms  "
-            f"p95 {pct(times, 95):7.1f} ms  max {max(times):7.1f} ms  "
-            f"mean {statistics.fmean(times):7.1f} ms"
+            f"{name:{width}s} /v1/{endpoint:7s} n={len(ts)}  p50 {pct(ts, 50):7.1f} ms  "
+            f"p95 {pct(ts, 95):7.1f} ms  max {max(ts):7.1f} ms  mean {statistics.fmean(ts):7.1f} ms"
+            f"   server median: {median_stages}"
         )
 
 

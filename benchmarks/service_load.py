@@ -1,25 +1,29 @@
 """Mixed load on the real service: concurrent ``/v1/search`` and extractive ``/v1/answer`` clients.
 
     LITRAG_STORE__PATH=/path/to/store .venv/bin/python benchmarks/service_load.py \
-        [--duration 60] [--search-clients 16] [--answer-clients 8] [--env KEY=VALUE ...]
+        [--duration 60] [--search-clients 16] [--answer-clients 8] [--env KEY=VALUE ...] \
+        [--variant NAME[:KEY=VALUE,...] ...]
 
 Starts ``litrag serve`` in a child process, warms it up (a few requests of each kind), then runs
 every client thread for ``--duration`` seconds, each sending its next request as soon as the last
 one returned (real PubMedQA / LitQA2 questions, as in ``service_latency.py``, each client starting
 at its own offset). Reports per endpoint: requests completed, errors, p50 / p95 / p99 / max
 latency and throughput; and the server's RSS before and after the load, and its peak.
-Requests still in flight at the deadline are waited for and counted.
+Requests still in flight at the deadline are waited for and counted. With ``--variant`` (repeatable)
+the load runs once per variant, one after the other, each against a server with that environment
+added; the model queue's calls and texts (texts per call > 1: merged queries) are printed too.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import threading
 import time
 from typing import Any
 
 import httpx
-from server_proc import Server
+from server_proc import Server, metric, parse_variants
 from service_latency import pct, questions
 
 ENDPOINTS: dict[str, tuple[str, str, dict[str, Any]]] = {
@@ -34,8 +38,22 @@ def main() -> None:
     ap.add_argument("--search-clients", type=int, default=16)
     ap.add_argument("--answer-clients", type=int, default=8)
     ap.add_argument("--env", action="append", default=[], help="KEY=VALUE for the server")
+    ap.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="NAME[:KEY=VALUE,...]: run the load once more against a server with that environment",
+    )
     args = ap.parse_args()
     env = dict(kv.split("=", 1) for kv in args.env)
+    for name, extra in parse_variants(args.variant):
+        if args.variant:
+            print(f"== {name}  (load average {os.getloadavg()[0]:.2f} at the start)")
+        run(args, {**env, **extra})
+
+
+def run(args: argparse.Namespace, env: dict[str, str]) -> None:
+    """One load against one server."""
     qs = questions(250)  # every distinct question once
     lock = threading.Lock()
     times: dict[str, list[float]] = {name: [] for name in ENDPOINTS}
@@ -87,6 +105,8 @@ def main() -> None:
             w.join()
         wall = time.perf_counter() - t0
         rss_after, rss_peak = server.rss_mib(), server.hwm_mib()
+        with httpx.Client(base_url=server.base_url, timeout=30) as http:
+            exposition = http.get("/metrics").text
 
     print(
         f"load {args.duration:.0f} s: {args.search_clients} search + {args.answer_clients} answer "
@@ -108,6 +128,10 @@ def main() -> None:
         f"server RSS before {rss_before:.1f} MiB  after {rss_after:.1f} MiB  "
         f"peak {rss_peak:.1f} MiB"
     )
+    calls = metric(exposition, "litrag_embed_calls_total")
+    if calls:
+        texts = metric(exposition, "litrag_embed_texts_total")
+        print(f"model queue: {calls:.0f} calls, {texts:.0f} texts ({texts / calls:.2f} per call)")
 
 
 if __name__ == "__main__":
