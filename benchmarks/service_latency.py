@@ -8,7 +8,8 @@ there are several, all running at once), warms each up with questions outside th
 then sends N (default 200) searches and M (default N) extractive answers, one at a time, with
 real PubMedQA / LitQA2 questions in a fixed order; with several variants each question goes to
 every variant in turn, so load on a shared machine falls on all of them alike. Prints p50 / p95 /
-max / mean per variant and endpoint, and the server-reported stage times (median).
+max / mean per variant and endpoint, the server's CPU time per request and the server-reported
+stage times (median).
 
     --variant before:LITRAG_SERVICE__MODEL_QUEUE=false --variant after
 """
@@ -67,11 +68,13 @@ def main() -> None:
     warmup, measured = pool[:WARMUP], pool[WARMUP:]
     times: dict[tuple[str, str], list[float]] = {}
     stages: dict[tuple[str, str], dict[str, list[float]]] = {}
+    cpu: dict[tuple[str, str], float] = {}  # server CPU ms per request
     with ExitStack() as stack:
         stores = stack.enter_context(store_copies(names))
-        clients = {}
+        clients, servers = {}, {}
         for name, env in variants:
             server = stack.enter_context(Server({**env, **stores[name]}))
+            servers[name] = server
             clients[name] = stack.enter_context(httpx.Client(base_url=server.base_url, timeout=300))
         for client in clients.values():
             for q in warmup:
@@ -82,6 +85,7 @@ def main() -> None:
             ("search", "/v1/search", "query", {"top_k": 10}, args.n),
             ("answer", "/v1/answer", "question", {"generator": "extractive"}, n_answers),
         ):
+            cpu0 = {name: server.cpu_s() for name, server in servers.items()}
             for q in measured[:n]:
                 for name, client in clients.items():
                     t0 = time.perf_counter()
@@ -91,6 +95,8 @@ def main() -> None:
                     times.setdefault((name, endpoint), []).append(ms)
                     for stage, ms in r.json()["timings"].items():
                         stages.setdefault((name, endpoint), {}).setdefault(stage, []).append(ms)
+            for name, server in servers.items():
+                cpu[(name, endpoint)] = (server.cpu_s() - cpu0[name]) * 1000 / max(n, 1)
     print(f"load average at the end {os.getloadavg()[0]:.2f}; variants {dict(variants)}")
     width = max(len(n) for n in names)
     for (name, endpoint), ts in times.items():
@@ -100,7 +106,7 @@ def main() -> None:
         print(
             f"{name:{width}s} /v1/{endpoint:7s} n={len(ts)}  p50 {pct(ts, 50):7.1f} ms  "
             f"p95 {pct(ts, 95):7.1f} ms  max {max(ts):7.1f} ms  mean {statistics.fmean(ts):7.1f} ms"
-            f"   server median: {median_stages}"
+            f"  cpu {cpu[(name, endpoint)]:6.1f} ms   server median: {median_stages}"
         )
 
 

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> None:
             for q in qs[-3:]:  # warm-up: first-call costs are not part of the load
                 for path, field, extra in ENDPOINTS.values():
                     http.post(path, json={field: q, **extra}).raise_for_status()
-        rss_before = server.rss_mib()
+        rss_before, cpu_before = server.rss_mib(), server.cpu_s()
         start = threading.Barrier(args.search_clients + args.answer_clients + 1)
         deadline = 0.0
 
@@ -105,6 +105,7 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> None:
             w.join()
         wall = time.perf_counter() - t0
         rss_after, rss_peak = server.rss_mib(), server.hwm_mib()
+        cpu = server.cpu_s() - cpu_before
         with httpx.Client(base_url=server.base_url, timeout=30) as http:
             exposition = http.get("/metrics").text
 
@@ -127,6 +128,11 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> None:
     print(
         f"server RSS before {rss_before:.1f} MiB  after {rss_after:.1f} MiB  "
         f"peak {rss_peak:.1f} MiB"
+    )
+    done = sum(len(ts) for ts in times.values())
+    print(
+        f"server CPU {cpu:.1f} s in {wall:.0f} s ({cpu / wall:.2f} cores), "
+        f"{cpu * 1000 / max(done, 1):.1f} ms per request"
     )
     calls = metric(exposition, "litrag_embed_calls_total")
     if calls:

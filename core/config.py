@@ -269,8 +269,13 @@ class ServiceSettings(_Section):
         description="Run embedding calls on model threads, search queries first and concurrent "
         "queries in one call (false: each request thread calls the model itself; no vector cache)",
     )
-    model_workers: int = Field(
-        1, ge=1, le=16, description="Model calls run at once (model_queue; each uses all cores)"
+    model_workers: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="Model calls run at once (model_queue); default: the CPU cores for an ONNX "
+        "model, which then runs each call on one thread unless embedding.threads is set; 1 for "
+        "torch, whose every call uses all cores",
     )
     embed_window_ms: float = Field(
         1.0,

@@ -5,7 +5,8 @@ calls at once on the same cores (each with the model's own intra-op threads), an
 behind every answer's sentence embedding (docs/benchmarks.md, "Query latency and concurrency").
 Here:
 
-- at most ``workers`` model calls run at once (default 1: the model's own threads use the cores);
+- at most ``workers`` model calls run at once (``service.state.model_plan``: one per core for an
+  ONNX model running each call on one thread, one for torch, whose calls use every core);
 - lane ``query`` (search queries) goes before lane ``bulk`` (answer sentences, claims): a bulk
   job is embedded in slices of at most ``max_batch`` texts, and after each slice the queries that
   arrived meanwhile are served, so a search waits for one slice, never for a whole answer; a
@@ -123,12 +124,14 @@ class EmbeddingQueue:
             thread.start()
 
     @classmethod
-    def from_settings(cls, model: Embedder, service: ServiceSettings) -> EmbeddingQueue:
-        """The queue ``service`` configures."""
+    def from_settings(
+        cls, model: Embedder, service: ServiceSettings, workers: int
+    ) -> EmbeddingQueue:
+        """The queue ``service`` configures, with ``workers`` model threads."""
         merge = None if service.embed_merge == "auto" else service.embed_merge == "on"
         return cls(
             model,
-            workers=service.model_workers,
+            workers=workers,
             window_ms=service.embed_window_ms,
             max_batch=service.embed_max_batch,
             merge=merge,
