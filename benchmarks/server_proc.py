@@ -35,6 +35,12 @@ def free_port() -> int:
         return port
 
 
+def exit_on_sigterm() -> None:
+    """Make SIGTERM (``kill``, ``timeout``) leave through the ``with`` blocks, so the servers
+    started and the store copies made are stopped and removed."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def parse_variants(specs: list[str]) -> list[tuple[str, dict[str, str]]]:
     """``NAME`` or ``NAME:KEY=VALUE,KEY=VALUE`` → (name, server environment); none given: one
     variant named ``service`` with the environment as it is."""

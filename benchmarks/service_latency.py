@@ -25,7 +25,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
-from server_proc import Server, parse_variants, store_copies
+from server_proc import Server, exit_on_sigterm, parse_variants, store_copies
 
 DATA = Path(
     os.environ.get("LITRAG_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -61,6 +61,7 @@ def main() -> None:
         help="NAME[:KEY=VALUE,...]: a server with that environment (repeatable)",
     )
     args = ap.parse_args()
+    exit_on_sigterm()
     variants = parse_variants(args.variant)
     names = [name for name, _ in variants]
     n_answers = args.n if args.answers is None else args.answers

@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 import httpx
-from server_proc import Server, metric, parse_variants
+from server_proc import Server, exit_on_sigterm, metric, parse_variants
 from service_latency import pct, questions
 
 ENDPOINTS: dict[str, tuple[str, str, dict[str, Any]]] = {
@@ -45,6 +45,7 @@ def main() -> None:
         help="NAME[:KEY=VALUE,...]: run the load once more against a server with that environment",
     )
     args = ap.parse_args()
+    exit_on_sigterm()
     env = dict(kv.split("=", 1) for kv in args.env)
     for name, extra in parse_variants(args.variant):
         if args.variant:
