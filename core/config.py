@@ -269,13 +269,12 @@ class ServiceSettings(_Section):
         description="Run embedding calls on model threads, search queries first and concurrent "
         "queries in one call (false: each request thread calls the model itself; no vector cache)",
     )
-    model_workers: int | None = Field(
-        None,
+    model_workers: int = Field(
+        1,
         ge=1,
         le=64,
-        description="Model calls run at once (model_queue); default: the CPU cores for an ONNX "
-        "model, which then runs each call on one thread unless embedding.threads is set; 1 for "
-        "torch, whose every call uses all cores",
+        description="Model calls run at once (model_queue); 1 fits a model whose every call "
+        "already uses all cores (torch's threads, the ONNX backend's parallel texts)",
     )
     embed_window_ms: float = Field(
         1.0,
@@ -284,7 +283,11 @@ class ServiceSettings(_Section):
         description="How long the model thread waits for more queries to embed in one call",
     )
     embed_max_batch: int = Field(
-        32, ge=1, le=1024, description="Most texts per merged model call (and per answer slice)"
+        16,
+        ge=1,
+        le=1024,
+        description="Most texts per merged model call, and per slice of a bulk job (a query "
+        "waits for at most one slice)",
     )
     embed_merge: Literal["auto", "on", "off"] = Field(
         "auto",

@@ -5,8 +5,8 @@ calls at once on the same cores (each with the model's own intra-op threads), an
 behind every answer's sentence embedding (docs/benchmarks.md, "Query latency and concurrency").
 Here:
 
-- at most ``workers`` model calls run at once (``service.state.model_plan``: one per core for an
-  ONNX model running each call on one thread, one for torch, whose calls use every core);
+- at most ``workers`` model calls run at once (default 1: every call of the model uses all cores,
+  torch with its intra-op threads, the ONNX backend with texts run in parallel);
 - lane ``query`` (search queries) goes before lane ``bulk`` (answer sentences, claims): a bulk
   job is embedded in slices of at most ``max_batch`` texts, and after each slice the queries that
   arrived meanwhile are served, so a search waits for one slice, never for a whole answer; a
@@ -102,7 +102,7 @@ class EmbeddingQueue:
         *,
         workers: int = 1,
         window_ms: float = 1.0,
-        max_batch: int = 32,
+        max_batch: int = 16,
         merge: bool | None = None,
     ) -> None:
         self.model = model
@@ -124,14 +124,12 @@ class EmbeddingQueue:
             thread.start()
 
     @classmethod
-    def from_settings(
-        cls, model: Embedder, service: ServiceSettings, workers: int
-    ) -> EmbeddingQueue:
-        """The queue ``service`` configures, with ``workers`` model threads."""
+    def from_settings(cls, model: Embedder, service: ServiceSettings) -> EmbeddingQueue:
+        """The queue ``service`` configures."""
         merge = None if service.embed_merge == "auto" else service.embed_merge == "on"
         return cls(
             model,
-            workers=workers,
+            workers=service.model_workers,
             window_ms=service.embed_window_ms,
             max_batch=service.embed_max_batch,
             merge=merge,

@@ -4,11 +4,10 @@ opening and closing. Routes reach them through ``service.deps``; nothing here im
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 
-from core.config import EmbeddingSettings, Settings
-from core.embedding import Embedder, load_embedder, resolve_backend
+from core.config import Settings
+from core.embedding import Embedder, load_embedder
 from core.errors import LitragError, StoreError
 from core.retrieval import Retriever, fusion_from
 from core.sparse import SparseEncoder
@@ -42,12 +41,11 @@ class State:
         missing or broken verifier model raises: it would fail every answer.
         """
         settings = self.settings
-        model_settings, workers = model_plan(settings)
-        self.embedder = load_embedder(model_settings)
+        self.embedder = load_embedder(settings.embedding)
         queries: Embedder = self.embedder
         passages: Embedder = self.embedder
         if settings.service.model_queue:
-            self.queue = EmbeddingQueue.from_settings(self.embedder, settings.service, workers)
+            self.queue = EmbeddingQueue.from_settings(self.embedder, settings.service)
             self.cache = VectorCache(settings.service.embed_cache)
             queries = self.cache.wrap(self.queue.lane("query"))
             passages = self.cache.wrap(self.queue.lane("bulk"))
@@ -83,25 +81,3 @@ class State:
         if self.queue is not None:
             self.queue.close()
             self.queue = None
-
-
-def model_plan(settings: Settings) -> tuple[EmbeddingSettings, int]:
-    """The embedding settings the service loads its model with, and how many model calls its
-    queue runs at once (``service.model_workers``, or its default).
-
-    onnxruntime's intra-op threads spin while they wait for work: under concurrent load on a
-    shared 2-core machine a query embedded on two threads cost 7.3 ms of CPU, on one thread
-    2.5 ms (docs/benchmarks.md, "Query latency and concurrency"). So with the model queue an ONNX
-    model whose ``embedding.threads`` is unset runs every call on one thread, and the queue runs
-    one call per core. torch uses all cores in every call: one call at a time.
-    """
-    embedding, service = settings.embedding, settings.service
-    if not service.model_queue:
-        return embedding, 1
-    backend, _ = resolve_backend(embedding)
-    if backend == "onnx":
-        threads = embedding.threads or 1
-        embedding = embedding.model_copy(update={"threads": threads})
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        return embedding, service.model_workers or max(1, (cores or 1) // threads)
-    return embedding, service.model_workers or 1

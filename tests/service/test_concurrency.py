@@ -18,7 +18,6 @@ from core.embedding import load_embedder
 from core.retrieval import Retriever, fusion_from
 from core.sparse import SparseEncoder
 from core.store import meta_for, open_store
-from service.state import model_plan
 from tests.service.conftest import MakeClient
 from tests.web.server import Live, live_service, settings_for
 
@@ -63,7 +62,7 @@ def _alone(live: Live, tmp_path: Path) -> dict[str, list[str]]:
     copy = tmp_path / "store"
     shutil.copytree(live.spare_store, copy)
     settings = settings_for(copy)
-    model = load_embedder(model_plan(settings)[0])  # the service's model (threads included)
+    model = load_embedder(settings.embedding)
     sparse = SparseEncoder(settings.sparse)
     store = open_store(settings.store, meta_for(settings, model.name, model.dim, sparse.name))
     try:

@@ -1,23 +1,19 @@
 """The model queue and the vector cache with a recording model: which texts share a model call,
 in which order the lanes are served, what a failing text or a closed queue does. The model's
-first call can be held (an Event), so what is queued meanwhile is known without any timing.
-And the threads and calls the service plans for each backend."""
+first call can be held (an Event), so what is queued meanwhile is known without any timing."""
 
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pytest
 
-from core.config import EmbeddingSettings, ServiceSettings, Settings
 from core.embedding import Matrix
 from core.errors import EmbeddingError
 from service.model_queue import EmbeddingQueue, VectorCache, batch_invariant
-from service.state import model_plan
 
 DIM = 8
 
@@ -196,22 +192,3 @@ def test_the_cache_serves_repeated_texts_without_the_model() -> None:
     assert model.calls[-1] == ["a"]
     assert len(cache) == 3
     assert VectorCache(capacity=0).wrap(model) is model
-
-
-def test_an_onnx_model_runs_one_thread_per_call_and_one_call_per_core() -> None:
-    cores = len(os.sched_getaffinity(0))
-    onnx = Settings(embedding=EmbeddingSettings(backend="onnx", device="cpu"))
-    embedding, workers = model_plan(onnx)
-    assert (embedding.threads, workers) == (1, cores)
-    pinned = Settings(
-        embedding=EmbeddingSettings(backend="onnx", device="cpu", threads=2),
-        service=ServiceSettings(model_workers=3),
-    )
-    assert model_plan(pinned) == (pinned.embedding, 3)
-    torch = Settings(embedding=EmbeddingSettings(backend="torch", device="cpu"))
-    assert model_plan(torch) == (torch.embedding, 1)
-    direct = Settings(
-        embedding=EmbeddingSettings(backend="onnx", device="cpu"),
-        service=ServiceSettings(model_queue=False),
-    )
-    assert model_plan(direct) == (direct.embedding, 1)
