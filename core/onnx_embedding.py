@@ -25,6 +25,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -241,8 +242,12 @@ class OnnxEmbedder:
         self.quantization: str = manifest["quantization"]
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if settings.threads:
-            options.intra_op_num_threads = settings.threads
+        # one thread per run, texts in parallel: a single text's matrices are too small for
+        # intra-op threads to pay (measured: docs/benchmarks.md, "Embedding backends")
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        workers = settings.threads or len(os.sched_getaffinity(0)) or 1
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="onnx-embed")
         try:
             self._session = ort.InferenceSession(
                 str(self._dir / MODEL_FILE), options, providers=["CPUExecutionProvider"]
@@ -263,8 +268,6 @@ class OnnxEmbedder:
         self._counter = Tokenizer.from_file(str(tokenizer_file))
         self._counter.no_padding()
         self._counter.no_truncation()
-        self._pad_id = _pad_id(path, self._tokenizer)
-        self._batch_size = settings.batch_size
         self._name = model_display_name(settings.model, path)
         self._dim = int(self._session.get_outputs()[0].shape[-1] or _hidden_size(path))
 
@@ -284,34 +287,30 @@ class OnnxEmbedder:
         if not texts:
             return np.zeros((0, self._dim), dtype=np.float32)
         encodings = self._tokenizer.encode_batch(list(texts))
-        # length-sorted batches: a batch pads to its longest text, so similar lengths waste little
-        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+        # Each text runs alone: no padding at all, and a vector never depends on the texts it
+        # was sent with (int8 activations are scaled per run, so a shared batch would move it).
+        # Longest first, so the parallel runs end together.
+        order = sorted(range(len(encodings)), key=lambda i: -len(encodings[i].ids))
         out = np.empty((len(texts), self._dim), dtype=np.float32)
-        for start in range(0, len(order), self._batch_size):
-            idx = order[start : start + self._batch_size]
-            out[idx] = self._run([encodings[i] for i in idx])
+        if len(order) == 1:  # a query: no hand-off to a pool thread
+            out[0] = self._run(encodings[0])
+        else:
+            runs = self._pool.map(self._run, [encodings[i] for i in order])
+            for i, vec in zip(order, runs, strict=True):
+                out[i] = vec
         trim_heap()
         return out
 
-    def _run(self, encodings: Sequence[Any]) -> Matrix:
-        width = max(len(e.ids) for e in encodings)
-        ids = np.full((len(encodings), width), self._pad_id, dtype=np.int64)
-        mask = np.zeros((len(encodings), width), dtype=np.int64)
-        types = np.zeros((len(encodings), width), dtype=np.int64)
-        for row, enc in enumerate(encodings):
-            n = len(enc.ids)
-            ids[row, :n] = enc.ids
-            mask[row, :n] = 1
-            types[row, :n] = enc.type_ids
-        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-        hidden: Matrix = self._session.run(None, {k: feed[k] for k in self._inputs})[0]
-        if self._pooling == "cls":
-            pooled = hidden[:, 0, :]
-        else:
-            weights = mask[:, :, None].astype(np.float32)
-            pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        unit: Matrix = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+    def _run(self, encoding: Any) -> Matrix:
+        ids = np.asarray([encoding.ids], dtype=np.int64)
+        feed = {
+            "input_ids": ids,
+            "attention_mask": np.ones_like(ids),
+            "token_type_ids": np.asarray([encoding.type_ids], dtype=np.int64),
+        }
+        hidden: Matrix = self._session.run(None, {k: feed[k] for k in self._inputs})[0][0]
+        pooled = hidden[0] if self._pooling == "cls" else hidden.mean(axis=0)
+        unit: Matrix = (pooled / max(float(np.linalg.norm(pooled)), 1e-12)).astype(np.float32)
         return unit
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
@@ -348,11 +347,3 @@ def _hidden_size(path: Path) -> int:
     if not isinstance(value, int):
         raise EmbeddingError(f"{path}: config.json has no hidden_size")
     return value
-
-
-def _pad_id(path: Path, tokenizer: Any) -> int:
-    token = _read_json(path / "special_tokens_map.json").get("pad_token", "[PAD]")
-    if isinstance(token, dict):
-        token = token.get("content", "[PAD]")
-    pad = tokenizer.token_to_id(str(token))
-    return int(pad) if pad is not None else 0

@@ -90,19 +90,17 @@ def test_onnx_ranks_abstracts_like_torch(
     assert agree >= 0.9, agree
 
 
-def test_length_sorted_batches_return_rows_in_input_order(
+def test_vectors_do_not_depend_on_the_texts_sent_with_them(
     scifact: tuple[list[str], list[str], list[str]], onnx_int8: OnnxEmbedder
 ) -> None:
     _, abstracts, queries = scifact
     mixed = [t for pair in zip(queries[:20], abstracts[:20], strict=True) for t in pair]
     together = onnx_int8.embed(mixed)
     alone = np.stack([onnx_int8.embed([t])[0] for t in mixed])
-    sims = together @ alone.T
-    # every row comes back in its own place: its closest single-text vector is its own
-    assert (np.argmax(sims, axis=1) == np.arange(len(mixed))).all()
-    # int8 activations are scaled per run (dynamic quantisation), so batch mates move a vector a
-    # little (cos 0.988-0.997 measured), never far
-    assert np.diag(sims).min() > 0.98
+    # each text runs alone (int8 activations are scaled per run): rows in input order, and the
+    # same vector whatever the batch, so ingestion and query merging are reproducible
+    assert np.array_equal(together, alone)
+    assert np.array_equal(onnx_int8.embed(list(reversed(mixed))), together[::-1])
     assert onnx_int8.embed([]).shape == (0, 384)
 
 
