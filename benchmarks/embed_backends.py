@@ -7,9 +7,10 @@ The chunks are the exact texts ``litrag ingest`` embeds for the first ``--max-do
 of ../shared/data/corpus/jats (header included); the queries are real PubMedQA questions. Backends
 run interleaved, round after round, so load on a shared machine hits them alike; each figure is the
 median over rounds. Chunks per CPU-second (process time, all threads) is printed too: on a busy
-machine it measures the work a backend needs better than wall time does. ``--extra`` adds other models (torch backend), e.g. a fine-tuned MiniLM or
-EmbeddingGemma, for the quality-per-speed table in docs/eval.md (their agreement is not reported:
-another model's vectors live in another space).
+machine it measures the work a backend needs better than wall time does. ``--extra`` adds other
+models (torch backend), e.g. a fine-tuned MiniLM or EmbeddingGemma, for the quality-per-speed
+table in docs/eval.md (their agreement is not reported: another model's vectors live in another
+space).
 """
 
 from __future__ import annotations
