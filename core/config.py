@@ -286,7 +286,8 @@ class ServiceSettings(_Section):
         1.0,
         ge=0,
         le=50,
-        description="How long the model thread waits for more queries to embed in one call",
+        description="How long the model thread waits for more queries to embed in one call "
+        "(0: only the queries that arrived while the model was busy share a call)",
     )
     embed_max_batch: int = Field(
         16,

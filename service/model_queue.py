@@ -11,8 +11,8 @@ Here:
   job is embedded in slices of at most ``max_batch`` texts, and after each slice the queries that
   arrived meanwhile are served, so a search waits for one slice, never for a whole answer; a
   waiting bulk slice is served after each query batch, so neither lane starves;
-- queries that arrive while the model is busy, or within ``window_ms`` of the first, share one
-  model call ("merge"), when the model's vectors do not depend on their batch-mates.
+- queries that arrive while the model is busy (or within ``window_ms`` of the first, default 0)
+  share one model call ("merge"), when the model's vectors do not depend on their batch-mates.
 
 Batch invariance. An int8 ONNX model quantises its activations per tensor at run time, so a
 text's vector changes with the texts it is batched (and padded) with: MiniLM query vectors
@@ -101,7 +101,7 @@ class EmbeddingQueue:
         model: Embedder,
         *,
         workers: int = 1,
-        window_ms: float = 1.0,
+        window_ms: float = 0.0,
         max_batch: int = 16,
         merge: bool | None = None,
     ) -> None:

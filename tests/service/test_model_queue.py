@@ -192,3 +192,16 @@ def test_the_cache_serves_repeated_texts_without_the_model() -> None:
     assert model.calls[-1] == ["a"]
     assert len(cache) == 3
     assert VectorCache(capacity=0).wrap(model) is model
+
+
+def test_a_window_holds_the_first_query_until_the_batch_is_full() -> None:
+    model = RecordingModel()
+    # a window far longer than the test: only a full batch ends it
+    queue = EmbeddingQueue(model, window_ms=600_000, max_batch=2, merge=True)
+    try:
+        first = queue.submit(["first query"], "query")
+        second = queue.submit(["second query"], "query")
+        first.result(), second.result()
+    finally:
+        queue.close()
+    assert model.calls == [["first query", "second query"]]
