@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 
 from core.config import EmbeddingSettings
-from core.embedding import Matrix, model_display_name, resolve_model_path, trim_heap
 from core.errors import EmbeddingError
+from core.model_files import Matrix, model_display_name, resolve_model_path, trim_heap
 
 __all__ = ["OnnxEmbedder", "cache_root", "export_key", "quantization_config"]
 

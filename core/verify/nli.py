@@ -93,6 +93,9 @@ class PairScorer:
             # two threads per request: more only oversubscribes the cores under concurrent load
             opts.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
             opts.inter_op_num_threads = 1
+            # idle intra-op threads must sleep, not spin: under concurrent load spinning tripled
+            # the CPU an embedding cost (docs/benchmarks.md, "Query latency and concurrency")
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self._session = ort.InferenceSession(
                 str(model_dir / MODEL_FILE), opts, providers=["CPUExecutionProvider"]
             )
