@@ -283,7 +283,7 @@ class ServiceSettings(_Section):
         "already uses all cores (torch's threads, the ONNX backend's parallel texts)",
     )
     embed_window_ms: float = Field(
-        1.0,
+        0.0,
         ge=0,
         le=50,
         description="How long the model thread waits for more queries to embed in one call "
