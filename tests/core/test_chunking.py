@@ -52,6 +52,9 @@ def test_pack_overlap_and_tail_merge() -> None:
 
 
 def test_real_jats_article_chunks_are_bounded_exact_and_stable(embedder, corpus: Path) -> None:  # type: ignore[no-untyped-def]
+    from transformers import AutoTokenizer
+
+    from core.embedding import resolve_model_path
     from ingest.parsers.base import Source
     from ingest.parsers.jats import parse_jats
 
@@ -60,6 +63,8 @@ def test_real_jats_article_chunks_are_bounded_exact_and_stable(embedder, corpus:
     settings = ChunkingSettings()
     chunks = chunk_document(doc, settings, embedder.count_tokens)
     text = doc.text()
+    # an independent count: the model folder's own tokenizer, special tokens included
+    model_tokenizer = AutoTokenizer.from_pretrained(str(resolve_model_path("all-MiniLM-L6-v2")))
     assert len(chunks) > 10
     for i, c in enumerate(chunks):
         assert c.ordinal == i
@@ -67,7 +72,7 @@ def test_real_jats_article_chunks_are_bounded_exact_and_stable(embedder, corpus:
         assert text[c.char_start : c.char_end] == c.text  # offsets are exact
         assert c.header.startswith(doc.title[:20])
         # nothing is truncated by the model: header + text + specials fit 256 tokens
-        real = len(embedder._tokenizer(c.embed_text)["input_ids"])
+        real = len(model_tokenizer(c.embed_text)["input_ids"])
         assert real <= embedder.max_seq_length, (i, real)
     # chunks never cross sections: each chunk's text lies inside one section of its path
     paths = {s.path for s in doc.sections}
