@@ -170,12 +170,12 @@ def load_embedder(settings: EmbeddingSettings) -> Embedder:
     return SentenceTransformerEmbedder(settings)
 
 
-class CachedEmbedder:
-    """Memoises vectors by text for the life of one request (answer + verification reuse them)."""
+class WrappedEmbedder:
+    """Base of embedders that wrap another: name, size, limits and token counts are the inner
+    model's; subclasses change how ``embed`` gets its vectors."""
 
     def __init__(self, inner: Embedder) -> None:
         self._inner = inner
-        self._cache: dict[str, np.ndarray] = {}
 
     @property
     def name(self) -> str:
@@ -190,6 +190,20 @@ class CachedEmbedder:
         return self._inner.max_seq_length
 
     def embed(self, texts: Sequence[str]) -> Matrix:
+        return self._inner.embed(texts)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self._inner.count_tokens(texts)
+
+
+class CachedEmbedder(WrappedEmbedder):
+    """Memoises vectors by text for the life of one request (answer + verification reuse them)."""
+
+    def __init__(self, inner: Embedder) -> None:
+        super().__init__(inner)
+        self._cache: dict[str, np.ndarray] = {}
+
+    def embed(self, texts: Sequence[str]) -> Matrix:
         missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if missing:
             for text, vec in zip(missing, self._inner.embed(missing), strict=True):
@@ -197,6 +211,3 @@ class CachedEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([self._cache[t] for t in texts])
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return self._inner.count_tokens(texts)

@@ -39,7 +39,7 @@ from typing import Literal
 import numpy as np
 
 from core.config import ServiceSettings
-from core.embedding import Embedder, Matrix
+from core.embedding import Embedder, Matrix, WrappedEmbedder
 from core.errors import EmbeddingError
 
 log = logging.getLogger("litrag.service")
@@ -278,30 +278,16 @@ def _fail(job: _Job, exc: Exception) -> None:
         job.future.set_exception(exc)
 
 
-class _LaneEmbedder:
+class _LaneEmbedder(WrappedEmbedder):
     """:class:`~core.embedding.Embedder` whose ``embed`` waits for the queue's model thread."""
 
     def __init__(self, queue: EmbeddingQueue, lane: Lane) -> None:
+        super().__init__(queue.model)
         self._queue = queue
         self._lane: Lane = lane
 
-    @property
-    def name(self) -> str:
-        return self._queue.model.name
-
-    @property
-    def dim(self) -> int:
-        return self._queue.model.dim
-
-    @property
-    def max_seq_length(self) -> int:
-        return self._queue.model.max_seq_length
-
     def embed(self, texts: Sequence[str]) -> Matrix:
         return self._queue.submit(texts, self._lane).result()
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return self._queue.model.count_tokens(texts)
 
 
 class VectorCache:
@@ -349,22 +335,10 @@ class VectorCache:
                 self._vectors.popitem(last=False)
 
 
-class _CachedEmbedder:
+class _CachedEmbedder(WrappedEmbedder):
     def __init__(self, cache: VectorCache, inner: Embedder) -> None:
+        super().__init__(inner)
         self._cache = cache
-        self._inner = inner
-
-    @property
-    def name(self) -> str:
-        return self._inner.name
-
-    @property
-    def dim(self) -> int:
-        return self._inner.dim
-
-    @property
-    def max_seq_length(self) -> int:
-        return self._inner.max_seq_length
 
     def embed(self, texts: Sequence[str]) -> Matrix:
         if not texts:
@@ -376,6 +350,3 @@ class _CachedEmbedder:
             self._cache.store(missing, vectors)
             found.update(zip(missing, vectors, strict=True))
         return np.stack([found[t] for t in texts])
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return self._inner.count_tokens(texts)
