@@ -109,16 +109,14 @@ def _pooling(path: Path) -> str:
         raise EmbeddingError(
             f"{path}: no modules.json; backend 'onnx' needs a sentence-transformers folder"
         )
-    kinds = [m.get("type", "").rsplit(".", 1)[-1] for m in json.loads(modules_file.read_text())]
+    modules = json.loads(modules_file.read_text())
+    kinds = [m.get("type", "").rsplit(".", 1)[-1] for m in modules]
     if kinds not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
         raise EmbeddingError(
             f"{path}: backend 'onnx' supports Transformer + Pooling (+ Normalize) models, this one "
             f"is {' + '.join(kinds)}; use LITRAG_EMBEDDING__BACKEND=torch"
         )
-    pooling_dir = next(
-        m["path"] for m in json.loads(modules_file.read_text()) if m["type"].endswith("Pooling")
-    )
-    config = json.loads((path / pooling_dir / "config.json").read_text())
+    config = json.loads((path / modules[1]["path"] / "config.json").read_text())
     if config.get("pooling_mode_mean_tokens"):
         return "mean"
     if config.get("pooling_mode_cls_token"):
