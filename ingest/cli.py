@@ -1,27 +1,28 @@
-"""``litrag ingest``: bulk ingestion with progress, a summary table and a JSON lines report."""
+"""``litrag ingest``: bulk ingestion with progress, a summary table and a JSON lines report,
+into the local store or (``--server URL``) through a running service's upload jobs."""
 
 from __future__ import annotations
 
-import json
-import time
-from dataclasses import asdict
+import os
 from pathlib import Path
 from typing import IO, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from core.chunking import check_budget
 from core.cli import EXIT_USAGE, load_settings
 from core.config import Settings
 from core.embedding import Embedder, load_embedder
 from core.errors import LitragError, StoreError
+from core.jobs import JobCounts
 from core.sparse import SparseEncoder
 from core.store import StoreMeta, VectorStore, meta_for, open_store
-from ingest.pipeline import IngestStats, Pipeline, ReportEntry
+from ingest.jobs import counts_of, entry_of
+from ingest.pipeline import Pipeline
+from ingest.progress import IngestView, print_summary
+from ingest.remote import API_KEY_ENV, ingest_remote
 
 EXIT_OK, EXIT_FAILURES = 0, 1
 
@@ -44,14 +45,100 @@ def ingest(
         Path | None, typer.Option(help="Write every failure/duplicate/skip as JSON lines here")
     ] = None,
     optimize: Annotated[bool, typer.Option(help="Build the HNSW index at the end (Edge)")] = True,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            help="URL of a running `litrag serve` (e.g. http://127.0.0.1:8000): upload the files "
+            "to it and follow its ingest job, instead of opening the store here"
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            help=f"The service's API key for --server (default: ${API_KEY_ENV})", show_default=False
+        ),
+    ] = None,
 ) -> None:
     """Parse, chunk, embed and store documents: JATS, PDF, ClinicalTrials.gov, MEDLINE.
 
     Exit codes: 0 everything ingested, 1 some inputs failed (all others stored), 2 usage or
-    configuration error.
+    configuration error (also: the server is unreachable or refuses the upload).
     """
     console = Console(stderr=True)
-    settings = load_settings(console)
+    if server is not None:
+        given = [
+            name
+            for name, used in (
+                ("--collection", collection is not None),
+                ("--batch-size", batch_size is not None),
+                ("--recreate", recreate),
+                ("--no-optimize", not optimize),
+            )
+            if used
+        ]
+        if given:
+            console.print(
+                f"[red]error:[/red] {', '.join(given)} cannot be used with --server: the service "
+                "ingests into its own collection with its own settings"
+            )
+            raise typer.Exit(EXIT_USAGE)
+    code = ingest_paths(
+        paths,
+        server=server,
+        api_key=api_key,
+        report=report,
+        console=console,
+        collection=collection,
+        batch_size=batch_size,
+        recreate=recreate,
+        optimize=optimize,
+    )
+    raise typer.Exit(code)
+
+
+def ingest_paths(
+    paths: list[Path],
+    *,
+    server: str | None = None,
+    api_key: str | None = None,
+    report: Path | None = None,
+    console: Console | None = None,
+    collection: str | None = None,
+    batch_size: int | None = None,
+    recreate: bool = False,
+    optimize: bool = True,
+) -> int:
+    """Ingest ``paths`` into the local store, or upload them to the service at ``server`` (API
+    key: ``api_key``, else ``$LITRAG_SERVICE__API_KEY``) and follow its job.
+
+    Progress and errors go to ``console`` (default: stderr), the summary table to stdout, report
+    lines to ``report``. Returns the exit code: 0 all ingested, 1 some inputs failed (or the
+    store failed mid-run), 2 usage or configuration error. ``collection``, ``batch_size``,
+    ``recreate`` and ``optimize`` apply to local ingestion only.
+    """
+    console = console or Console(stderr=True)
+    if server is not None:
+        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
+        return ingest_remote(paths, server=server, api_key=key, report=report, console=console)
+    try:
+        settings = load_settings(console)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    return _ingest_local(
+        settings, paths, console, collection, batch_size, recreate, report, optimize
+    )
+
+
+def _ingest_local(
+    settings: Settings,
+    paths: list[Path],
+    console: Console,
+    collection: str | None,
+    batch_size: int | None,
+    recreate: bool,
+    report: Path | None,
+    optimize: bool,
+) -> int:
     if batch_size:
         settings = settings.model_copy(
             update={"ingest": settings.ingest.model_copy(update={"batch_size": batch_size})}
@@ -61,7 +148,7 @@ def ingest(
         console.print(
             f"[red]error:[/red] no such file or directory: {', '.join(map(str, missing))}"
         )
-        raise typer.Exit(EXIT_USAGE)
+        return EXIT_USAGE
     report_fh: IO[str] | None = None
     try:
         sparse = SparseEncoder(settings.sparse)
@@ -73,22 +160,25 @@ def ingest(
         meta = meta_for(settings, embedder.name, embedder.dim, sparse.name)
         store = open_store(settings.store, meta, collection=collection, recreate=recreate)
     except LitragError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(EXIT_USAGE) from exc
-    if report:
-        report_fh = report.open("w", encoding="utf-8")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
+        return EXIT_USAGE
     try:
-        stats = _run(console, settings, store, embedder, sparse, paths, report_fh)
+        if report:
+            report_fh = report.open("w", encoding="utf-8")
+        counts = _run(console, settings, store, embedder, sparse, paths, report_fh, optimize)
         n_points = store.count()
     except StoreError as exc:
-        console.print(f"[red]store error:[/red] {exc}")
-        raise typer.Exit(EXIT_FAILURES) from exc
+        console.print(f"[red]store error:[/red] {escape(str(exc))}")
+        return EXIT_FAILURES
+    except OSError as exc:
+        console.print(f"[red]error:[/red] cannot write the report {report}: {exc}")
+        return EXIT_USAGE
     finally:
         store.close()
         if report_fh:
             report_fh.close()
-    _summary(console, stats, store.collection, n_points, report)
-    raise typer.Exit(EXIT_FAILURES if stats.failures else EXIT_OK)
+    print_summary(counts, store.collection, n_points, report)
+    return EXIT_FAILURES if counts.failures else EXIT_OK
 
 
 def _check_edge_unlocked(settings: Settings, collection: str | None, sparse: SparseEncoder) -> None:
@@ -131,88 +221,23 @@ def _run(
     sparse: SparseEncoder,
     paths: list[Path],
     report_fh: IO[str] | None,
-) -> IngestStats:
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    )
-    t0 = time.perf_counter()
-    docs_task = progress.add_task("documents", total=None, info="")
-    chunks_task = progress.add_task("chunks", total=None, info="")
-
-    def on_report(entry: ReportEntry) -> None:
-        if report_fh:
-            report_fh.write(json.dumps(asdict(entry), ensure_ascii=False) + "\n")
-        if entry.kind == "failure":
-            where = f"{entry.file} [{entry.record}]" if entry.record else entry.file
-            progress.console.print(
-                f"[yellow]failed[/yellow] {escape(where)}: {escape(entry.reason)}"
-            )
-
-    last_line = [0.0]
-
-    def on_progress(stats: IngestStats) -> None:
-        elapsed = max(time.perf_counter() - t0, 1e-9)
-        if not console.is_terminal and elapsed - last_line[0] >= 30:
-            # progress bars do not render into a log file: a plain line every 30 s instead
-            last_line[0] = elapsed
-            console.print(
-                f"{elapsed:6.0f} s: {stats.stored_documents} documents stored, {stats.unchanged} "
-                f"unchanged, {stats.duplicates} duplicates, {stats.failures} failed; "
-                f"{stats.chunks} chunks ({stats.chunks / elapsed:.1f}/s)"
-            )
-        progress.update(
-            docs_task,
-            completed=stats.stored_documents + stats.unchanged + stats.duplicates,
-            info=f"{stats.stored_documents} stored · {stats.unchanged} unchanged · "
-            f"{stats.duplicates} duplicates · {stats.failures} failed",
+    optimize: bool,
+) -> JobCounts:
+    with IngestView(console, report_fh) as view:
+        pipeline = Pipeline(
+            settings,
+            store,
+            embedder,
+            sparse,
+            on_report=lambda e: view.on_report(entry_of(e)),
+            on_progress=lambda s: view.on_progress(counts_of(s)),
         )
-        progress.update(
-            chunks_task, completed=stats.chunks, info=f"{stats.chunks / elapsed:.1f} chunks/s"
-        )
-
-    pipeline = Pipeline(
-        settings,
-        store,
-        embedder,
-        sparse,
-        on_report=on_report,
-        on_progress=on_progress,
-    )
-    with progress:
         stats = pipeline.run(paths)
-        progress.update(docs_task, description="building index")
-        store.optimize()
-        progress.update(docs_task, description="documents")
-    return stats
-
-
-def _summary(
-    console: Console, stats: IngestStats, collection: str, n_points: int, report: Path | None
-) -> None:
-    out = Console()
-    table = Table(title=f"litrag ingest → {collection}")
-    table.add_column("what")
-    table.add_column("count", justify="right")
-    for kind, n in sorted(stats.documents.items()):
-        table.add_row(f"documents stored: {kind}", str(n))
-    table.add_row("chunks stored", str(stats.chunks))
-    table.add_row("documents changed (replaced)", str(stats.replaced_docs))
-    table.add_row("skipped: unchanged", str(stats.unchanged))
-    table.add_row("duplicates (not stored twice)", str(stats.duplicates))
-    table.add_row("skipped files (not documents)", str(stats.skipped_files))
-    table.add_row("failures", str(stats.failures), style="red" if stats.failures else None)
-    table.add_row("points in collection", str(n_points))
-    rate = stats.chunks / stats.seconds if stats.seconds else 0.0
-    table.add_row("time", f"{stats.seconds:.1f} s ({rate:.1f} chunks/s)")
-    out.print(table)
-    if report:
-        out.print(f"report: {report}")
+        if optimize:
+            view.phase("building index")
+            store.optimize()
+            view.phase("documents")
+    return counts_of(stats)
 
 
 def register(app: typer.Typer) -> None:

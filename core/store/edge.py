@@ -47,7 +47,7 @@ from qdrant_edge import (
 from core.config import StoreSettings
 from core.errors import StoreError, StoreLockedError, StoreMismatchError
 from core.fusion import Fusion, fuse, fusion_fetch
-from core.schemas import ScoredChunk, SearchFilter, StoredChunk
+from core.schemas import DocumentMeta, ScoredChunk, SearchFilter, StoredChunk
 from core.sparse import SparseVec
 from core.store.base import (
     DENSE,

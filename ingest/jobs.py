@@ -1,0 +1,135 @@
+"""The ``litrag.ingest`` entry point ``pipeline``: the ingestion pipeline as a job runner (the
+service's upload jobs run it without importing ``ingest/``), and the conversions between the
+pipeline's counters and report lines and the shared job types of ``core.jobs``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from core.fusion import Fusion
+from core.jobs import IngestRequest, JobCounts, JobEntry
+from core.schemas import DocumentMeta, ScoredChunk, SearchFilter, StoredChunk
+from core.sparse import SparseVec
+from core.store import PointData, RawPoint, StoreMeta, VectorStore
+from ingest.pipeline import IngestStats, Pipeline, ReportEntry
+
+
+def counts_of(stats: IngestStats) -> JobCounts:
+    """The pipeline's counters as :class:`~core.jobs.JobCounts`."""
+    return JobCounts(
+        documents=dict(stats.documents),
+        chunks=stats.chunks,
+        unchanged=stats.unchanged,
+        replaced_docs=stats.replaced_docs,
+        duplicates=stats.duplicates,
+        failures=stats.failures,
+        skipped_files=stats.skipped_files,
+        seconds=stats.seconds,
+    )
+
+
+def entry_of(entry: ReportEntry, root: Path | None = None) -> JobEntry:
+    """A pipeline report line as a :class:`~core.jobs.JobEntry`, names relative to ``root``."""
+    return JobEntry(
+        kind=entry.kind,
+        file=relative_name(entry.file, root),
+        record=entry.record,
+        reason=entry.reason.replace(f"{root}/", "") if root else entry.reason,
+        doc_id=entry.doc_id,
+    )
+
+
+def relative_name(name: str, root: Path | None) -> str:
+    """``name`` (a path, maybe ``path!member``) without the leading ``root/``."""
+    if root is None:
+        return name
+    prefix = f"{root}/"
+    return name[len(prefix) :] if name.startswith(prefix) else name
+
+
+def run(request: IngestRequest) -> JobCounts:
+    """Ingest ``request.paths`` with :class:`~ingest.pipeline.Pipeline` (no index build: the
+    caller decides when to optimize). Store failures propagate."""
+    root = request.root
+    store = request.store if root is None else _RelativeSources(request.store, root)
+    pipeline = Pipeline(
+        request.settings,
+        store,
+        request.embedder,
+        request.sparse,
+        on_report=lambda e: request.on_report(entry_of(e, root)),
+        on_progress=lambda s: request.on_progress(counts_of(s)),
+    )
+    return counts_of(pipeline.run(request.paths))
+
+
+class _RelativeSources:
+    """A store that records each document's ``source_path`` relative to ``root``: a document
+    uploaded as ``trials/a.xml`` is stored with that name, not the server's spool path."""
+
+    def __init__(self, inner: VectorStore, root: Path) -> None:
+        self._inner = inner
+        self._root = root
+        self.meta: StoreMeta = inner.meta
+        self.collection: str = inner.collection
+
+    def upsert(self, points: Sequence[PointData]) -> None:
+        docs: dict[int, DocumentMeta] = {}
+        out: list[PointData] = []
+        for p in points:
+            doc = docs.get(id(p.doc))
+            if doc is None:
+                doc = p.doc.model_copy(
+                    update={"source_path": relative_name(p.doc.source_path, self._root)}
+                )
+                docs[id(p.doc)] = doc
+            out.append(replace(p, doc=doc))
+        self._inner.upsert(out)
+
+    def delete_doc_chunks(self, doc_id: str, from_ordinal: int = 0) -> None:
+        self._inner.delete_doc_chunks(doc_id, from_ordinal)
+
+    def retrieve(self, chunk_ids: Sequence[str]) -> list[StoredChunk]:
+        return self._inner.retrieve(chunk_ids)
+
+    def retrieve_raw(self, point_ids: Sequence[str]) -> list[RawPoint]:
+        return self._inner.retrieve_raw(point_ids)
+
+    def doc_chunks(self, doc_id: str, limit: int = 10_000) -> list[StoredChunk]:
+        return self._inner.doc_chunks(doc_id, limit)
+
+    def find_docs(self, field: str, value: str) -> set[str]:
+        return self._inner.find_docs(field, value)
+
+    def query(
+        self,
+        *,
+        dense: Sequence[float] | None,
+        sparse: SparseVec | None,
+        limit: int,
+        search_filter: SearchFilter | None = None,
+        fusion: Fusion = Fusion(),
+    ) -> list[ScoredChunk]:
+        return self._inner.query(
+            dense=dense, sparse=sparse, limit=limit, search_filter=search_filter, fusion=fusion
+        )
+
+    def count(self, search_filter: SearchFilter | None = None) -> int:
+        return self._inner.count(search_filter)
+
+    def iter_points(self, batch: int = 256) -> Iterator[RawPoint]:
+        return self._inner.iter_points(batch)
+
+    def upsert_raw(self, points: Sequence[RawPoint]) -> None:
+        self._inner.upsert_raw(points)
+
+    def optimize(self) -> None:
+        self._inner.optimize()
+
+    def ping(self) -> None:
+        self._inner.ping()
+
+    def close(self) -> None:
+        """Not closed here: the caller owns the store."""
