@@ -166,8 +166,10 @@ class _Lock:
             fh.close()
             raise StoreLockedError(
                 f"the embedded store {self.path.parent} is open in another process ({holder}). "
-                "Qdrant Edge is single-process: stop that process (e.g. `litrag serve`) before "
-                "running this command, or use a Qdrant server (LITRAG_STORE__BACKEND=qdrant)."
+                "Qdrant Edge is single-process: when it is `litrag serve`, send files to it with "
+                "`litrag ingest --server URL PATH...` (it ingests while serving); otherwise stop "
+                "that process before running this command, or use a Qdrant server "
+                "(LITRAG_STORE__BACKEND=qdrant)."
             ) from None
         fh.seek(0)
         fh.truncate()
