@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -309,6 +309,74 @@ class ServiceSettings(_Section):
     )
 
 
+class FetchSettings(_Section):
+    """`litrag fetch`: where the literature APIs are and how politely they are asked."""
+
+    eutils_url: str = Field(
+        "https://eutils.ncbi.nlm.nih.gov/entrez/eutils",
+        description="Base URL of NCBI E-utilities (esearch.fcgi, efetch.fcgi are appended)",
+    )
+    pmc_oa_url: str = Field(
+        "https://www.ncbi.nlm.nih.gov/pmc/utils/oa/oa.fcgi",
+        description="PMC OA web service, asked whether an article is open access",
+    )
+    ctgov_url: str = Field(
+        "https://clinicaltrials.gov/api/v2", description="Base URL of the ClinicalTrials.gov API v2"
+    )
+    api_key: SecretStr | None = Field(
+        None, description="NCBI API key: allows 10 requests/s instead of 3 (sent as api_key)"
+    )
+    tool: str = Field("litrag", min_length=1, description="NCBI 'tool' parameter (who asks)")
+    email: str | None = Field(
+        None, description="NCBI 'email' parameter: whom NCBI contacts about heavy use"
+    )
+    ncbi_requests_per_second: float | None = Field(
+        None,
+        gt=0,
+        description="Requests/s to NCBI (E-utilities and the OA service together); default and "
+        "maximum: 3 without api_key, 10 with one",
+    )
+    ctgov_requests_per_second: float = Field(
+        0.8, gt=0, le=10, description="Requests/s to ClinicalTrials.gov (about 50 a minute)"
+    )
+    retries: int = Field(
+        5,
+        ge=0,
+        le=20,
+        description="Retries of a request on 429, 5xx, timeouts and lost connections",
+    )
+    backoff_s: float = Field(
+        1.0, gt=0, le=60, description="First retry delay; doubles per retry (plus jitter)"
+    )
+    max_backoff_s: float = Field(60.0, gt=0, description="Longest delay between two retries")
+    max_retry_after_s: float = Field(
+        600.0,
+        gt=0,
+        description="Longest Retry-After honoured; a server asking for more ends the run clearly",
+    )
+    timeout_s: float = Field(60.0, gt=0, description="Per-request timeout (connect and read)")
+    search_page_size: int = Field(5000, ge=1, le=10000, description="Ids per esearch page (retmax)")
+    pmc_batch: int = Field(20, ge=1, le=200, description="PMC articles per efetch request")
+    pubmed_batch: int = Field(200, ge=1, le=10000, description="PubMed records per efetch request")
+    ctgov_page_size: int = Field(
+        100, ge=1, le=1000, description="Studies per ClinicalTrials.gov page (pageSize)"
+    )
+
+    @model_validator(mode="after")
+    def _ncbi_rate_allowed(self) -> FetchSettings:
+        allowed = 10.0 if self.api_key else 3.0
+        if self.ncbi_requests_per_second and self.ncbi_requests_per_second > allowed:
+            raise ValueError(
+                f"ncbi_requests_per_second={self.ncbi_requests_per_second} exceeds NCBI's limit "
+                f"of {allowed:g}/s {'with' if self.api_key else 'without'} an api_key"
+            )
+        return self
+
+    def ncbi_rate(self) -> float:
+        """Requests per second to NCBI: the setting, else NCBI's limit for this key."""
+        return self.ncbi_requests_per_second or (10.0 if self.api_key else 3.0)
+
+
 class Settings(BaseSettings):
     """Root settings of litrag."""
 
@@ -330,6 +398,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    fetch: FetchSettings = Field(default_factory=FetchSettings)
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,212 @@
+"""NCBI E-utilities: esearch paging, efetch batches, and the id-list run shared by PMC and PubMed.
+
+A run lists ids with esearch (``datetype=mdat``: a record added *or modified* since the date is
+listed), records that list in the manifest (the resume cursor), then fetches the ids in batches
+with efetch (POST). A rerun lists only what changed since the last finished run began.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Protocol
+
+from lxml import etree
+
+from ingest.fetch.base import Job, SourceError, incremental_since
+from ingest.fetch.manifest import Run
+
+log = logging.getLogger(__name__)
+
+_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True, remove_blank_text=False
+)
+
+
+class EutilsError(SourceError):
+    """E-utilities answered with an ``<ERROR>`` (or an unreadable body)."""
+
+
+def parse_xml(body: bytes, what: str) -> etree._Element:
+    """Parse an E-utilities XML body (no DTD, no entities, no network)."""
+    try:
+        return etree.fromstring(body, _PARSER)
+    except etree.XMLSyntaxError as exc:
+        text = " ".join(body[:200].decode("utf-8", "replace").split())
+        raise EutilsError(f"{what}: the response is not XML ({exc}); it begins {text!r}") from None
+
+
+def ncbi_params(job: Job) -> dict[str, str]:
+    """tool, email and api_key, sent with every E-utilities request."""
+    s = job.settings
+    params = {"tool": s.tool}
+    if s.email:
+        params["email"] = s.email
+    if s.api_key:
+        params["api_key"] = s.api_key.get_secret_value()
+    return params
+
+
+def _ncbi_date(d: date) -> str:
+    return d.strftime("%Y/%m/%d")
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """The ids esearch listed and the total it reported."""
+
+    ids: list[str]
+    count: int
+    warnings: list[str]
+
+
+def esearch(job: Job, db: str, term: str, mindate: date | None) -> SearchResult:
+    """All ids matching ``term``, paged with retstart/retmax (``usehistory=y`` kept for NCBI)."""
+    url = f"{job.settings.eutils_url.rstrip('/')}/esearch.fcgi"
+    params = {**ncbi_params(job), "db": db, "term": term, "retmode": "xml", "usehistory": "y"}
+    if mindate:
+        tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+        params |= {"datetype": "mdat", "mindate": _ncbi_date(mindate)}
+        params["maxdate"] = _ncbi_date(tomorrow)
+    ids: list[str] = []
+    warnings: list[str] = []
+    count, retstart, size = 0, 0, job.settings.search_page_size
+    while True:
+        page = {**params, "retstart": str(retstart), "retmax": str(size)}
+        body = job.client.request("GET", url, group="ncbi", params=page).content
+        root = parse_xml(body, f"esearch db={db}")
+        error = root.findtext("ERROR")
+        if error:
+            raise EutilsError(f"esearch db={db} term={term!r}: NCBI error: {error.strip()}")
+        for item in root.iterfind("ErrorList/*"):
+            warnings.append(f"esearch: {item.tag} {(item.text or '').strip()!r}")
+        try:
+            count = int(root.findtext("Count") or "0")
+        except ValueError:
+            raise EutilsError(f"esearch db={db}: unreadable <Count> in the response") from None
+        got = [(e.text or "").strip() for e in root.iterfind("IdList/Id")]
+        ids.extend(got)
+        retstart += len(got)
+        if not got or retstart >= count:
+            break
+    return SearchResult(list(dict.fromkeys(ids)), count, warnings)
+
+
+def efetch(job: Job, db: str, ids: Sequence[str]) -> bytes:
+    """The efetch XML for ``ids`` (POST, as NCBI asks for long id lists)."""
+    url = f"{job.settings.eutils_url.rstrip('/')}/efetch.fcgi"
+    data = {**ncbi_params(job), "db": db, "id": ",".join(ids), "retmode": "xml"}
+    body = job.client.request("POST", url, group="ncbi", data=data).content
+    head = body[:2000]
+    if b"<ERROR>" in head or b"<error>" in head:
+        root = parse_xml(body, f"efetch db={db}")
+        error = root.findtext(".//ERROR") or root.findtext(".//error") or "unknown error"
+        raise EutilsError(f"efetch db={db} id={','.join(ids)[:80]}: NCBI error: {error.strip()}")
+    return body
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One document cut out of an efetch answer."""
+
+    uid: str  # the E-utilities uid (PMC: digits)
+    data: bytes
+    version: str | None
+    vet: bool = False  # ask the source's own check before keeping it (PMC: open access?)
+
+
+class IdSource(Protocol):
+    """What PMC and PubMed each supply to :func:`run_ids`."""
+
+    name: str
+    db: str
+
+    def term(self, query: str) -> str:
+        """The esearch term for the user's query."""
+        ...
+
+    def batch(self, job: Job) -> int:
+        """Ids per efetch request."""
+        ...
+
+    def doc_id(self, uid: str) -> str:
+        """The manifest id of an E-utilities uid."""
+        ...
+
+    def uid(self, doc_id: str) -> str:
+        """The E-utilities uid of a manifest id."""
+        ...
+
+    def file_name(self, uid: str) -> str:
+        """The file an item is written to."""
+        ...
+
+    def split(self, body: bytes) -> Iterator[Item]:
+        """The documents of one efetch answer."""
+        ...
+
+    def vet(self, job: Job, item: Item) -> str | None:
+        """Why an item flagged ``vet`` must not be kept, or None to keep it."""
+        ...
+
+
+def run_ids(
+    job: Job, src: IdSource, query: str, since: date | None, max_records: int | None
+) -> None:
+    """List (or resume), fetch and store; updates ``job.stats``. Raises on network/API errors."""
+    key = f"{src.name}|{query}|since={since or ''}"
+    run = job.manifest.unfinished(key)
+    if run is not None and run.plan is not None:
+        job.stats.resumed = True
+        remaining = [u for u in run.plan if src.doc_id(u) not in run.handled]
+        log.info("resuming run %s: %d of %d ids left", run.run, len(remaining), len(run.plan))
+    else:
+        last = job.manifest.last_done(key)
+        mindate = incremental_since(last.started, since) if last else since
+        term = src.term(query)
+        if run is None:
+            search = {"db": src.db, "term": term, "datetype": "mdat"}
+            run = job.manifest.start_run(key, src.name, {**search, "mindate": str(mindate or "")})
+        result = esearch(job, src.db, term, mindate)
+        job.stats.warnings.extend(result.warnings)
+        # documents that failed in an earlier run are asked for again
+        failed = [
+            src.uid(r.id)
+            for (name, _), r in job.manifest.latest.items()
+            if name == src.name and r.status == "failed"
+        ]
+        remaining = list(dict.fromkeys([*result.ids, *failed]))
+        job.manifest.set_plan(run, remaining)
+    job.stats.listed = len(remaining)
+    cut = max_records is not None and len(remaining) > max_records
+    if cut:
+        remaining = remaining[:max_records]
+    step = src.batch(job)
+    for start in range(0, len(remaining), step):
+        _fetch_batch(job, src, run, remaining[start : start + step])
+    if not cut:
+        job.manifest.finish(run, job.stats.counts)
+        job.stats.finished = True
+
+
+def _fetch_batch(job: Job, src: IdSource, run: Run, uids: list[str]) -> None:
+    body = efetch(job, src.db, uids)
+    items = {item.uid: item for item in src.split(body)}
+    for uid in uids:
+        item = items.get(uid)
+        doc_id = src.doc_id(uid)
+        if item is None:
+            reason = f"efetch db={src.db} returned no record for id {uid}"
+            job.skip(run, src.name, doc_id, reason, failed=True)
+            continue
+        why = src.vet(job, item) if item.vet else None
+        if why:
+            job.skip(run, src.name, doc_id, why, failed=False)
+            continue
+        name = src.file_name(uid)
+        job.store(run, src.name, doc_id, name, item.data, item.version, record_unchanged=True)
+
+
+__all__ = ["EutilsError", "IdSource", "Item", "efetch", "esearch", "ncbi_params", "run_ids"]

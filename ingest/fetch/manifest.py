@@ -1,0 +1,264 @@
+"""The fetch manifest: an append-only JSON lines file in OUT_DIR that survives a crash.
+
+Each line is one event, written and fsync'ed before the run goes on:
+
+- ``run``: a run starts (``run`` id, ``key`` = source + query + filters, ``started``, ``search``);
+- ``plan``: the ids this run will fetch (E-utilities), the cursor an interrupted run resumes;
+- ``cursor``: the page the run has reached (ClinicalTrials.gov ``page_token``);
+- ``record``: one document: ``source``, ``id``, ``version``, ``sha256``, ``file``, ``fetched``,
+  ``status`` (fetched, updated, unchanged, skipped, failed) and ``reason``;
+- ``done``: the run finished, with its counts.
+
+A crash can only tear the last line; it is ignored and cut off on the next open. Files are written
+to a temporary name and renamed, then their ``record`` line is appended, so a record always names
+a complete file. The manifest and its lock file start with a dot: ``litrag ingest OUT_DIR`` skips
+them.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from core.errors import LitragError
+
+log = logging.getLogger(__name__)
+
+MANIFEST_NAME = ".litrag-fetch.jsonl"
+LOCK_NAME = ".litrag-fetch.lock"
+
+Status = Literal["fetched", "updated", "unchanged", "skipped", "failed"]
+#: Statuses that leave a complete document file in OUT_DIR.
+HAVE = frozenset({"fetched", "updated", "unchanged"})
+
+
+class ManifestError(LitragError):
+    """OUT_DIR is in use by another fetch, or its manifest cannot be read or written."""
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO 8601 with seconds."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One document's entry: where its file is and which version it holds."""
+
+    source: str
+    id: str
+    status: Status
+    run: str
+    fetched: str
+    version: str | None = None
+    sha256: str | None = None
+    file: str | None = None
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class Run:
+    """A run's state as read back from the manifest."""
+
+    run: str
+    key: str
+    source: str
+    started: str
+    search: dict[str, Any] = field(default_factory=dict)
+    plan: list[str] | None = None
+    cursor: dict[str, Any] = field(default_factory=dict)
+    done: bool = False
+    handled: set[str] = field(default_factory=set)  # ids recorded by this run (not failed)
+
+
+class Manifest:
+    """The manifest of one OUT_DIR, held under an exclusive lock while open."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.path = out_dir / MANIFEST_NAME
+        self.runs: dict[str, Run] = {}
+        self.latest: dict[tuple[str, str], Record] = {}  # last record of each document
+        self.files: dict[tuple[str, str], Record] = {}  # last record with a complete file
+        self.corrupt_lines = 0
+        self._lock_fh: IO[bytes] | None = None
+        self._fh: IO[bytes] | None = None
+
+    @classmethod
+    def open(cls, out_dir: Path) -> Manifest:
+        """Create OUT_DIR if needed, lock it and read its manifest."""
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            manifest = cls(out_dir)
+            manifest._lock()
+            manifest._load()
+            manifest._fh = manifest.path.open("ab")
+        except OSError as exc:
+            raise ManifestError(f"cannot use {out_dir}: {exc.strerror or exc}") from exc
+        return manifest
+
+    def _lock(self) -> None:
+        self._lock_fh = (self.out_dir / LOCK_NAME).open("wb")
+        try:
+            fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_fh.close()
+            self._lock_fh = None
+            raise ManifestError(
+                f"{self.out_dir} is in use by another `litrag fetch` (lock {LOCK_NAME})"
+            ) from None
+
+    def close(self) -> None:
+        """Flush, close and unlock."""
+        if self._fh:
+            self._fh.close()
+            self._fh = None
+        if self._lock_fh:
+            fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
+            self._lock_fh.close()
+            self._lock_fh = None
+
+    def __enter__(self) -> Manifest:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------------------- reading
+
+    def _load(self) -> None:
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        end = data.rfind(b"\n") + 1
+        if end < len(data):
+            # a torn last line from a crash mid-write: cut it off so appends start clean
+            log.warning(
+                "%s: ignoring an incomplete last line (%d bytes)", self.path, len(data) - end
+            )
+            with self.path.open("r+b") as fh:
+                fh.truncate(end)
+        for n, line in enumerate(data[:end].splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                event = json.loads(line)
+                self._apply(event)
+            except (ValueError, KeyError, TypeError) as exc:
+                self.corrupt_lines += 1
+                log.warning("%s line %d unreadable, ignored: %s", self.path, n, exc)
+
+    def _apply(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        if kind == "run":
+            self.runs[event["run"]] = Run(
+                event["run"], event["key"], event["source"], event["started"], event["search"]
+            )
+        elif kind == "plan":
+            self.runs[event["run"]].plan = [str(i) for i in event["ids"]]
+        elif kind == "cursor":
+            self.runs[event["run"]].cursor = dict(event["cursor"])
+        elif kind == "done":
+            self.runs[event["run"]].done = True
+        elif kind == "record":
+            fields = {k: v for k, v in event.items() if k != "type"}
+            record = Record(**fields)
+            key = (record.source, record.id)
+            self.latest[key] = record
+            if record.status in HAVE:
+                self.files[key] = record
+            run = self.runs.get(record.run)
+            if run is not None and record.status != "failed":
+                run.handled.add(record.id)
+        else:
+            raise ValueError(f"unknown event type {kind!r}")
+
+    def unfinished(self, key: str) -> Run | None:
+        """The latest run for ``key`` if it did not finish (to be resumed)."""
+        runs = [r for r in self.runs.values() if r.key == key]
+        return runs[-1] if runs and not runs[-1].done else None
+
+    def last_done(self, key: str) -> Run | None:
+        """The latest finished run for ``key``."""
+        done = [r for r in self.runs.values() if r.key == key and r.done]
+        return done[-1] if done else None
+
+    def have(self, source: str, doc_id: str) -> Record | None:
+        """The last record of a document whose file is complete, if any."""
+        return self.files.get((source, doc_id))
+
+    # ---------------------------------------------------------------------------- writing
+
+    def _append(self, event: dict[str, Any]) -> None:
+        if self._fh is None:
+            raise ManifestError(f"{self.path} is closed")
+        line = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        try:
+            self._fh.write(line)
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError as exc:
+            raise ManifestError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+        self._apply(event)
+
+    def start_run(self, key: str, source: str, search: dict[str, Any]) -> Run:
+        """Record the start of a run and return it."""
+        run_id = uuid.uuid4().hex[:12]
+        event = {"type": "run", "run": run_id, "key": key, "source": source}
+        self._append({**event, "started": now_iso(), "search": search})
+        return self.runs[run_id]
+
+    def set_plan(self, run: Run, ids: list[str]) -> None:
+        """Record the ids ``run`` will fetch."""
+        self._append({"type": "plan", "run": run.run, "ids": ids})
+
+    def set_cursor(self, run: Run, cursor: dict[str, Any]) -> None:
+        """Record how far ``run`` has got (e.g. the next page token)."""
+        self._append({"type": "cursor", "run": run.run, "cursor": cursor})
+
+    def add(self, record: Record) -> None:
+        """Record one document."""
+        self._append({"type": "record", **asdict(record)})
+
+    def finish(self, run: Run, counts: dict[str, int]) -> None:
+        """Record that ``run`` finished."""
+        self._append({"type": "done", "run": run.run, "finished": now_iso(), "counts": counts})
+
+
+def sha256(data: bytes) -> str:
+    """Hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a hidden temporary file and a rename (never half a file)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ManifestError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+__all__ = [
+    "MANIFEST_NAME",
+    "Manifest",
+    "ManifestError",
+    "Record",
+    "Run",
+    "now_iso",
+    "sha256",
+    "write_atomic",
+]
