@@ -14,6 +14,9 @@ CHUNK_NAMESPACE = uuid.UUID("6f1c2a8e-5b7d-4c1e-9a3f-2d8b7e4c1a90")
 
 _DOI_RE = re.compile(r"\b(10\.\d{4,9}/[^\s\"'<>]+)", re.IGNORECASE)
 _NCT_RE = re.compile(r"^NCT\d{8}$")
+#: An NCT number inside text, with no digit glued to it: ``NCT01234567``, ``NCT 01234567``,
+#: ``ClinicalTrials.govNCT01234567`` (MEDLINE), lower-case ``nct…`` only as a word of its own.
+NCT_IN_TEXT = re.compile(r"(?:(?<!\d)NCT|(?<![A-Za-z\d])nct) ?(\d{8})(?!\d)")
 _PMCID_RE = re.compile(r"^PMC\d+$")
 
 
@@ -43,6 +46,11 @@ def normalize_nct(raw: str) -> str | None:
     """Upper-cased NCT number, or None when malformed."""
     s = raw.strip().upper()
     return s if _NCT_RE.match(s) else None
+
+
+def find_ncts(text: str) -> list[str]:
+    """NCT numbers mentioned in ``text``, upper-cased, deduplicated, in order of appearance."""
+    return list(dict.fromkeys(f"NCT{m.group(1)}" for m in NCT_IN_TEXT.finditer(text)))
 
 
 def doc_id_for(ids: Identifiers, content: bytes | str | None = None, *, prefer: str = "") -> str:

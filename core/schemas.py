@@ -6,7 +6,7 @@ import hashlib
 import json
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
@@ -41,6 +41,40 @@ class Reference(BaseModel):
     text: str = Field(description="The citation as text")
     doi: str | None = None
     pmid: str | None = None
+
+
+#: How a paper names a trial: ``registration`` (the paper reports it: MEDLINE DataBankList, an
+#: abstract, a trial-registration section or statement), ``mention`` (elsewhere in its text: may
+#: be a trial it only discusses), ``cites`` (its reference list). How a trial names a publication:
+#: CT.gov's reference type, ``RESULT`` / ``DERIVED`` (its own publications) or ``BACKGROUND``.
+LinkRelation = Literal["registration", "mention", "cites", "RESULT", "DERIVED", "BACKGROUND"]
+#: Relations that make a link a trial's *own* publication (reports list these; answers use them).
+OWN_PUBLICATION: frozenset[str] = frozenset({"registration", "RESULT", "DERIVED"})
+#: Trial reference types that are resolved to links (a BACKGROUND reference is literature the
+#: trial cites, not its publication: kept in ``links`` but never resolved).
+LINKED_REFERENCE_TYPES: frozenset[str] = frozenset({"RESULT", "DERIVED"})
+
+
+class LinkMention(BaseModel):
+    """An identifier of another document that a document states: a paper's NCT number, a trial's
+    reference PMID or DOI. Links are resolved from these in the store, never copied."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["nct", "pmid", "doi"] = Field(description="What ``value`` identifies")
+    value: str = Field(description="NCT… (upper case), PMID digits or a lower-cased DOI")
+    relation: LinkRelation
+    source: str = Field(
+        description="Where it was read: jats-text, jats-ext-link, medline-databank, "
+        "medline-abstract, pdf-text, ctgov-references, ctgov-legacy-references"
+    )
+    where: str = Field("", description="Section path or element it was found in")
+
+
+def stored_links(mentions: list[LinkMention]) -> list[LinkMention]:
+    """The mentions stored with a document: every one but a trial's BACKGROUND references, which
+    are never resolved (a long background list would otherwise ride along with every chunk)."""
+    return [m for m in mentions if m.relation != "BACKGROUND"]
 
 
 class TrialInfo(BaseModel):
@@ -94,6 +128,9 @@ class Document(BaseModel):
     keywords: list[str] = Field(default_factory=list)
     references: list[Reference] = Field(default_factory=list)
     trial: TrialInfo | None = None
+    links: list[LinkMention] = Field(
+        default_factory=list, description="Identifiers of linked documents it states"
+    )
     source_path: str = Field("", description="File (and archive member) it was read from")
     unsupported: dict[str, int] = Field(
         default_factory=dict, description="Elements the parser saw but does not index, by name"
@@ -104,8 +141,10 @@ class Document(BaseModel):
         return "\n\n".join(s.text for s in self.sections)
 
     def content_hash(self) -> str:
-        """sha256 of everything that is indexed; an unchanged hash means re-ingestion is skipped."""
-        blob = self.model_dump(mode="json", exclude={"source_path", "unsupported"})
+        """sha256 of everything that is embedded or filtered on; an unchanged hash means the
+        vectors are current. ``links`` is left out: links are payload only, so a store written
+        before they existed gets them without re-embedding (the pipeline compares them apart)."""
+        blob = self.model_dump(mode="json", exclude={"source_path", "unsupported", "links"})
         data = json.dumps(blob, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(data).hexdigest()
 
@@ -148,6 +187,9 @@ class DocumentMeta(BaseModel):
     license: str | None = None
     keywords: list[str] = Field(default_factory=list)
     trial: TrialInfo | None = None
+    links: list[LinkMention] = Field(
+        default_factory=list, description="What it states about linked documents (no BACKGROUND)"
+    )
     content_hash: str
     n_chunks: int
     source_path: str = ""
@@ -167,6 +209,7 @@ class DocumentMeta(BaseModel):
             license=doc.license,
             keywords=doc.keywords,
             trial=doc.trial,
+            links=stored_links(doc.links),
             content_hash=doc.content_hash(),
             n_chunks=n_chunks,
             source_path=doc.source_path,

@@ -6,7 +6,10 @@ Per document it decides, before any embedding work:
 - *duplicate*: another document id already holds one of its identifiers (same DOI/PMID/PMCID),
   or the same id came twice in this run → reported, not stored twice. When a fuller source of
   the same article arrives (JATS full text over a PDF over a MEDLINE abstract) it replaces it;
-- *new* or *changed*: embedded and upserted; a changed document then loses its stale tail chunks.
+- *new* or *changed*: embedded and upserted; a changed document then loses its stale tail chunks;
+- *relinked*: unchanged content, but the trial/paper identifiers it states (``links``) differ from
+  the stored ones (a store written before links existed, or a better extractor): its chunks'
+  document payload is rewritten in place, nothing is embedded again.
 
 Batches are aligned to whole documents, and a document's stale chunks are deleted only after its
 new chunks are written, so a crash never leaves a document with fewer chunks than acknowledged.
@@ -61,7 +64,13 @@ class IngestStats:
     documents: Counter[str] = field(default_factory=Counter)  # stored, by source type
     chunks: int = 0
     unchanged: int = 0
+    relinked: int = 0  # unchanged documents whose stored links were rewritten
     replaced_docs: int = 0
+    #: identifiers of other documents stated by the documents read (not duplicates), by source
+    #: (jats-text, medline-databank, ctgov-references, ...) and by relation
+    link_mentions: Counter[str] = field(default_factory=Counter)
+    link_relations: Counter[str] = field(default_factory=Counter)
+    docs_with_links: int = 0
     duplicates: int = 0
     failures: int = 0
     skipped_files: int = 0
@@ -90,6 +99,8 @@ class _Batch:
     docs: list[_DocWork] = field(default_factory=list)
     # doc ids superseded by a fuller source in this batch: deleted once the batch is written
     supersede: list[str] = field(default_factory=list)
+    # unchanged documents whose links payload is rewritten (no embedding)
+    relink: list[DocumentMeta] = field(default_factory=list)
 
     @property
     def n_chunks(self) -> int:
@@ -238,16 +249,20 @@ class Pipeline:
             value = getattr(doc.identifiers, name)
             if value:
                 self._seen_identifiers[(name, value)] = (doc.doc_id, doc.source_type)
-        stored_current, stored_total = self._stored_chunks(work)
+        self._count_links(doc)
+        stored_current, stored_total, links_current = self._stored_chunks(work)
         if stored_current == stored_total == len(work.chunks):
             self.stats.unchanged += 1
+            if not links_current:
+                batch.relink.append(work.meta)
             return False
         if stored_total:
             self.stats.replaced_docs += 1
         return True
 
-    def _stored_chunks(self, work: _DocWork) -> tuple[int, int]:
-        """(stored chunks of this version at its ordinals, all stored chunks of the document).
+    def _stored_chunks(self, work: _DocWork) -> tuple[int, int, bool]:
+        """(stored chunks of this version at its ordinals, all stored chunks of the document,
+        whether every stored chunk holds this version's links).
 
         Chunk 0 alone does not say a document is complete: a crash after its new chunks were
         written and before its old tail was deleted leaves chunk 0 current and the tail stale.
@@ -257,7 +272,16 @@ class Pipeline:
             stored = self.store.retrieve(ids)
             total = self.store.count(SearchFilter(doc_ids=[work.doc.doc_id])) if stored else 0
         current = sum(s.doc.content_hash == work.meta.content_hash for s in stored)
-        return current, total
+        links_current = all(s.doc.links == work.meta.links for s in stored)
+        return current, total, links_current
+
+    def _count_links(self, doc: Document) -> None:
+        """Count the identifiers of other documents ``doc`` states (the summary's links)."""
+        if doc.links:
+            self.stats.docs_with_links += 1
+        for m in doc.links:
+            self.stats.link_mentions[m.source] += 1
+            self.stats.link_relations[m.relation] += 1
 
     def _identifier_holders(self, doc: Document) -> list[tuple[str, SourceType, str]]:
         """Other documents (this run or stored) sharing an identifier with ``doc``."""
@@ -290,6 +314,8 @@ class Pipeline:
                 self.store.delete_doc_chunks(work.doc.doc_id, from_ordinal=len(work.chunks))
             for old in batch.supersede:
                 self.store.delete_doc_chunks(old)
+            for meta in batch.relink:
+                self.store.set_doc_meta(meta)
         self.stats.write_seconds += time.perf_counter() - t0
 
     def _writer(self, q: queue.Queue[object]) -> None:
@@ -311,11 +337,14 @@ class Pipeline:
             for work in batch.docs:
                 self.stats.documents[work.doc.source_type.value] += 1
                 self.stats.chunks += len(work.chunks)
+            self.stats.relinked += len(batch.relink)
             self._on_progress(self.stats)
 
     # -- stage 2: embed (main thread) ---------------------------------------------------------
     def _embed(self, batch: _Batch) -> list[PointData]:
         chunks = [c for w in batch.docs for c in w.chunks]
+        if not chunks:  # a batch of relinks or deletions only
+            return []
         metas = [w.meta for w in batch.docs for _ in w.chunks]
         texts = [c.embed_text for c in chunks]
         t0 = time.perf_counter()
@@ -345,14 +374,14 @@ class Pipeline:
                     self._report(item)
                     self._on_progress(self.stats)
                     continue
-                if not self._decide(item, batch):
+                if self._decide(item, batch):
+                    batch.docs.append(item)
+                else:
                     self._on_progress(self.stats)
-                    continue
-                batch.docs.append(item)
-                if batch.n_chunks >= self.settings.ingest.batch_size:
+                if batch.n_chunks + len(batch.relink) >= self.settings.ingest.batch_size:
                     self._flush(batch, to_write)
                     batch = _Batch()
-            if batch.docs or batch.supersede:
+            if batch.docs or batch.supersede or batch.relink:
                 self._flush(batch, to_write)
         finally:
             to_write.put(_DONE)

@@ -16,7 +16,14 @@ from pydantic import BaseModel, ConfigDict
 
 from core.config import Settings
 from core.fusion import Fusion
-from core.schemas import Chunk, DocumentMeta, ScoredChunk, SearchFilter, StoredChunk
+from core.schemas import (
+    LINKED_REFERENCE_TYPES,
+    Chunk,
+    DocumentMeta,
+    ScoredChunk,
+    SearchFilter,
+    StoredChunk,
+)
 from core.sparse import SparseVec
 
 DENSE = "dense"
@@ -42,6 +49,11 @@ INDEXED_FIELDS: dict[str, str] = {
     "interventions_lc": "keyword",
     # A keyword, not a bool: Qdrant Edge 0.9's MatchValue(True) matches nothing on bool fields.
     "has_results": "keyword",
+    # what a document states about others (see core.store.links): a paper's NCT numbers, a
+    # trial's own publications (RESULT / DERIVED references) by PMID and DOI
+    "link_nct": "keyword",
+    "link_pmid": "keyword",
+    "link_doi": "keyword",
 }
 IDENTIFIER_FIELDS = ("pmcid", "pmid", "doi", "nct_id")
 
@@ -150,6 +162,17 @@ class VectorStore(Protocol):
         """Document ids whose identifier ``field`` (pmcid, pmid, doi, nct_id) equals ``value``."""
         ...
 
+    def find_any_docs(
+        self, conditions: Sequence[Condition], limit: int = 1000
+    ) -> list[DocumentMeta]:
+        """Metadata of the documents (their chunk 0) matching *any* of ``conditions``."""
+        ...
+
+    def set_doc_meta(self, meta: DocumentMeta) -> None:
+        """Rewrite the document-level payload of all of ``meta.doc_id``'s chunks (vectors and
+        chunk texts untouched): a document whose links changed but whose content did not."""
+        ...
+
     def query(
         self,
         *,
@@ -189,13 +212,21 @@ class VectorStore(Protocol):
 
 def to_payload(chunk: Chunk, doc: DocumentMeta) -> dict[str, Any]:
     """Flat filter fields + the chunk + the document metadata, as JSON-able values."""
-    trial = doc.trial
-    ids = doc.identifiers
     return {
         "chunk": chunk.model_dump(mode="json"),
-        "doc": doc.model_dump(mode="json"),
         "doc_id": chunk.doc_id,
         "ordinal": chunk.ordinal,
+        **doc_payload(doc),
+    }
+
+
+def doc_payload(doc: DocumentMeta) -> dict[str, Any]:
+    """The document-level part of every chunk's payload (what :meth:`set_doc_meta` rewrites)."""
+    trial = doc.trial
+    ids = doc.identifiers
+    linked = [m for m in doc.links if m.relation in LINKED_REFERENCE_TYPES]
+    return {
+        "doc": doc.model_dump(mode="json"),
         "source_type": doc.source_type.value,
         "year": doc.year,
         "pmcid": ids.pmcid,
@@ -208,6 +239,9 @@ def to_payload(chunk: Chunk, doc: DocumentMeta) -> dict[str, Any]:
         "conditions_lc": [c.lower() for c in trial.conditions] if trial else [],
         "interventions_lc": [i.lower() for i in trial.interventions] if trial else [],
         "has_results": ("true" if trial.has_results else "false") if trial else None,
+        "link_nct": sorted({m.value for m in doc.links if m.kind == "nct"}),
+        "link_pmid": sorted({m.value for m in linked if m.kind == "pmid"}),
+        "link_doi": sorted({m.value for m in linked if m.kind == "doi"}),
         "content_hash": doc.content_hash,
     }
 
@@ -278,6 +312,11 @@ class Condition:
     values: tuple[str | int, ...] = ()
     gte: int | None = None
     lte: int | None = None
+
+
+def docs_of(records: Iterable[Any]) -> list[DocumentMeta]:
+    """Scrolled chunk-0 records (payload ``doc`` only) as document metadata."""
+    return [DocumentMeta.model_validate(r.payload["doc"]) for r in records if r.payload]
 
 
 def doc_conditions(doc_id: str, from_ordinal: int = 0) -> list[Condition]:

@@ -34,7 +34,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 from core.config import StoreSettings
 from core.errors import ConfigError, StoreError, StoreMismatchError
 from core.fusion import Fusion, fuse, fusion_fetch
-from core.schemas import ScoredChunk, SearchFilter, StoredChunk
+from core.schemas import DocumentMeta, ScoredChunk, SearchFilter, StoredChunk
 from core.sparse import SparseVec
 from core.store.base import (
     DENSE,
@@ -46,6 +46,8 @@ from core.store.base import (
     StoreMeta,
     chunks_in_order,
     doc_conditions,
+    doc_payload,
+    docs_of,
     filter_conditions,
     in_ordinal_order,
     raw_in_order,
@@ -69,19 +71,22 @@ _BACKOFF_S = 0.25
 _BACKOFF_MAX_S = 4.0
 
 
-def _client_filter(conds: Sequence[Condition]) -> models.Filter | None:
-    if not conds:
+def _client_condition(c: Condition) -> models.FieldCondition:
+    if c.gte is not None or c.lte is not None:
+        return models.FieldCondition(key=c.field, range=models.Range(gte=c.gte, lte=c.lte))
+    values: Any = list(c.values)
+    return models.FieldCondition(key=c.field, match=models.MatchAny(any=values))
+
+
+def _client_filter(
+    conds: Sequence[Condition], any_of: Sequence[Condition] = ()
+) -> models.Filter | None:
+    """All of ``conds`` and (when given) at least one of ``any_of``."""
+    if not conds and not any_of:
         return None
-    must: list[models.Condition] = []
-    for c in conds:
-        if c.gte is not None or c.lte is not None:
-            must.append(
-                models.FieldCondition(key=c.field, range=models.Range(gte=c.gte, lte=c.lte))
-            )
-        else:
-            values: Any = list(c.values)
-            must.append(models.FieldCondition(key=c.field, match=models.MatchAny(any=values)))
-    return models.Filter(must=must)
+    must: list[models.Condition] = [_client_condition(c) for c in conds]
+    should: list[models.Condition] = [_client_condition(c) for c in any_of]
+    return models.Filter(must=must or None, should=should or None)
 
 
 def _sparse(v: SparseVec) -> models.SparseVector:
@@ -353,6 +358,7 @@ class ClientStore:
             exists = False
         if exists:
             self._check_meta()
+            self._add_missing_indexes()
         elif not create:
             raise StoreError(
                 f"no collection {collection!r} at {self.url}: run `litrag ingest` first"
@@ -377,6 +383,20 @@ class ClientStore:
                 f"({'; '.join(diffs)}). Vectors are never mixed: use another collection, or "
                 "re-ingest with --recreate."
             )
+
+    def _add_missing_indexes(self) -> None:
+        """Index the payload fields a collection made by an older litrag lacks (link fields)."""
+        info = self._call("get_collection", self._client.get_collection, self.collection)
+        have = set(info.payload_schema or {})
+        for name, kind in INDEXED_FIELDS.items():
+            if name not in have:
+                self._call(
+                    "create_payload_index",
+                    self._client.create_payload_index,
+                    self.collection,
+                    field_name=name,
+                    field_schema=_INDEX_TYPES[kind],
+                )
 
     def _create(self) -> None:
         try:
@@ -513,6 +533,19 @@ class ClientStore:
             "points), so the batch is not stored: write it again (upserts overwrite by id)"
         )
 
+    def set_doc_meta(self, meta: DocumentMeta) -> None:
+        flt = _client_filter(doc_conditions(meta.doc_id))
+        assert flt is not None
+        self._call(
+            "set_payload",
+            self._client.set_payload,
+            self.collection,
+            payload=doc_payload(meta),
+            points=models.FilterSelector(filter=flt),
+            wait=True,
+            ordering=self._ordering,
+        )
+
     def delete_doc_chunks(self, doc_id: str, from_ordinal: int = 0) -> None:
         flt = _client_filter(doc_conditions(doc_id, from_ordinal))
         assert flt is not None
@@ -565,6 +598,22 @@ class ClientStore:
             with_payload=["doc_id"],
         )
         return {str(r.payload["doc_id"]) for r in records if r.payload}
+
+    def find_any_docs(
+        self, conditions: Sequence[Condition], limit: int = 1000
+    ) -> list[DocumentMeta]:
+        wanted = [c for c in conditions if c.values]
+        if not wanted:
+            return []
+        records, _ = self._call(
+            "scroll",
+            self._client.scroll,
+            self.collection,
+            scroll_filter=_client_filter([Condition("ordinal", (0,))], wanted),
+            limit=limit,
+            with_payload=["doc"],
+        )
+        return docs_of(records)
 
     def query(
         self,

@@ -59,6 +59,8 @@ from core.store.base import (
     StoreMeta,
     chunks_in_order,
     doc_conditions,
+    doc_payload,
+    docs_of,
     filter_conditions,
     in_ordinal_order,
     raw_in_order,
@@ -132,17 +134,20 @@ def dense_search_params(settings: StoreSettings, limit: int) -> SearchParams:
     )
 
 
-def _edge_filter(conds: Sequence[Condition]) -> Filter | None:
-    if not conds:
+def _edge_condition(c: Condition) -> FieldCondition:
+    if c.gte is not None or c.lte is not None:
+        return FieldCondition(key=c.field, range=RangeFloat(gte=c.gte, lte=c.lte))
+    values: list[Any] = list(c.values)
+    return FieldCondition(key=c.field, match=MatchAny(any=values))
+
+
+def _edge_filter(conds: Sequence[Condition], any_of: Sequence[Condition] = ()) -> Filter | None:
+    """All of ``conds`` and (when given) at least one of ``any_of``."""
+    if not conds and not any_of:
         return None
-    must: list[Any] = []
-    for c in conds:
-        if c.gte is not None or c.lte is not None:
-            must.append(FieldCondition(key=c.field, range=RangeFloat(gte=c.gte, lte=c.lte)))
-        else:
-            values: list[Any] = list(c.values)
-            must.append(FieldCondition(key=c.field, match=MatchAny(any=values)))
-    return Filter(must=must)
+    must: list[Any] = [_edge_condition(c) for c in conds]
+    should: list[Any] | None = [_edge_condition(c) for c in any_of] or None
+    return Filter(must=must or None, should=should)
 
 
 def _sparse(v: SparseVec) -> SparseVector:
@@ -238,6 +243,7 @@ class EdgeStore:
             if exists:
                 self._check_meta()
                 self._shard = EdgeShard.load(str(self.dir / "shard"))
+                self._add_missing_indexes()
             else:
                 self._shard = self._create()
         except Exception:
@@ -269,6 +275,13 @@ class EdgeStore:
         tmp.replace(self.dir / META_FILE)
         return shard
 
+    def _add_missing_indexes(self) -> None:
+        """Index the payload fields a store made by an older litrag lacks (the link fields)."""
+        have = set(self._shard.info().payload_schema)
+        for name, kind in INDEXED_FIELDS.items():
+            if name not in have:
+                self._shard.update(UpdateOperation.create_field_index(name, _INDEX_TYPES[kind]))
+
     def _call(self, what: str, fn: Any, *args: Any) -> Any:
         try:
             return fn(*args)
@@ -299,6 +312,13 @@ class EdgeStore:
         if edge_points:
             self._call("upsert", self._shard.update, UpdateOperation.upsert_points(edge_points))
             self._call("flush", self._shard.flush)
+
+    def set_doc_meta(self, meta: DocumentMeta) -> None:
+        flt = _edge_filter(doc_conditions(meta.doc_id))
+        assert flt is not None
+        op = UpdateOperation.set_payload_by_filter(flt, doc_payload(meta))
+        self._call("set_payload", self._shard.update, op)
+        self._call("flush", self._shard.flush)
 
     def delete_doc_chunks(self, doc_id: str, from_ordinal: int = 0) -> None:
         flt = _edge_filter(doc_conditions(doc_id, from_ordinal))
@@ -333,6 +353,20 @@ class EdgeStore:
             ScrollRequest(limit=100, filter=flt, with_payload=["doc_id"]),
         )
         return {str(r.payload["doc_id"]) for r in records if r.payload}
+
+    def find_any_docs(
+        self, conditions: Sequence[Condition], limit: int = 1000
+    ) -> list[DocumentMeta]:
+        wanted = [c for c in conditions if c.values]
+        if not wanted:
+            return []
+        flt = _edge_filter([Condition("ordinal", (0,))], wanted)
+        records, _ = self._call(
+            "scroll",
+            self._shard.scroll,
+            ScrollRequest(limit=limit, filter=flt, with_payload=["doc"]),
+        )
+        return docs_of(records)
 
     def query(
         self,

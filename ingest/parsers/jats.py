@@ -76,6 +76,7 @@ from core.ids import doc_id_for, normalize_doi, normalize_pmcid
 from core.schemas import Document, Identifiers, Section, SourceType
 from ingest.parsers.base import MONTHS, ParseResult, Source
 from ingest.parsers.jats_references import read_references
+from ingest.parsers.links import jats_mentions
 
 _El = etree._Element
 
@@ -740,6 +741,7 @@ def _parse(source: Source) -> Document:
         license=_license(meta, walker),
         keywords=_keywords(meta, walker),
         references=references,
+        links=jats_mentions(root),
         source_path=source.name,
         unsupported=dict(sorted(walker.unsupported.items())),
     )

@@ -25,9 +25,10 @@ from datetime import date
 from lxml import etree
 
 from core.errors import ParseError
-from core.ids import doc_id_for, normalize_doi, normalize_pmcid
-from core.schemas import Document, Identifiers, Section, SourceType
+from core.ids import doc_id_for, normalize_doi, normalize_nct, normalize_pmcid
+from core.schemas import Document, Identifiers, LinkMention, Section, SourceType
 from ingest.parsers.base import MONTHS, ParseResult, RecordFailure, Source
+from ingest.parsers.links import merged, nct_mentions
 
 __all__ = ["looks_like_medline", "parse_medline"]
 
@@ -168,6 +169,40 @@ def _identifiers(
     return Identifiers(pmid=pmid, doi=doi, pmcid=pmcid)
 
 
+def _links(article: etree._Element | None) -> list[LinkMention]:
+    """The trials a citation names: its ``DataBankList`` ClinicalTrials.gov accession numbers
+    (the NLM's record of the trial it reports), then NCT numbers in its abstract."""
+    if article is None:
+        return []
+    out: list[LinkMention] = []
+    for bank in article.iterfind("DataBankList/DataBank"):
+        name = _child_text(bank, "DataBankName").lower().replace(" ", "")
+        if name != "clinicaltrials.gov":
+            continue
+        for acc in bank.iterfind("AccessionNumberList/AccessionNumber"):
+            nct = normalize_nct(_text(acc))
+            if nct:
+                out.append(
+                    LinkMention(
+                        kind="nct",
+                        value=nct,
+                        relation="registration",
+                        source="medline-databank",
+                        where="DataBankList",
+                    )
+                )
+    for abstract_text in article.iterfind("Abstract/AbstractText"):
+        label = _WS_RE.sub(" ", abstract_text.get("Label") or "").strip()
+        # an abstract names the trial it reports (as in JATS); measured in docs/links.md
+        out += nct_mentions(
+            _text(abstract_text),
+            source="medline-abstract",
+            where=f"Abstract > {label}" if label else "Abstract",
+            registration=True,
+        )
+    return merged(out)
+
+
 def _abstract_sections(article: etree._Element | None) -> list[Section]:
     sections: list[Section] = []
     if article is None:
@@ -227,6 +262,7 @@ def _document(
         year=year,
         authors=_authors(article),
         keywords=keywords,
+        links=_links(article),
         source_path=source.name,
         unsupported=unsupported,
     )

@@ -45,6 +45,7 @@ from core.errors import ParseError
 from core.ids import doc_id_for, find_doi, normalize_doi
 from core.schemas import Document, Identifiers, Section, SourceType
 from ingest.parsers.base import MONTHS, ParseResult, Source
+from ingest.parsers.links import section_mentions
 
 __all__ = [
     "detect_heading",
@@ -667,6 +668,7 @@ def _parse(source: Source, max_pages: int) -> Document:
         pub_date=pub_date,
         year=year or meta.year,
         keywords=meta.keywords,
+        links=section_mentions(sections, "pdf-text"),
         source_path=source.name,
         unsupported=unsupported,
     )

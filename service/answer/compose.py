@@ -34,6 +34,7 @@ from typing import Literal, Protocol, runtime_checkable
 from core.chunking import split_sentences
 from core.ids import source_url
 from core.schemas import ScoredChunk
+from core.store.links import DocLink
 from core.verify import Support, Verdict, Verifier
 from core.verify.fields import METHOD as FIELDS_METHOD
 from core.verify.fields import check_fields
@@ -41,6 +42,7 @@ from core.verify.terms import content_words
 from service.answer.coverage import Coverage
 from service.answer.draft import Draft, DraftSentence
 from service.answer.safety import MarkdownSanitiser, is_instruction
+from service.answer.trial_links import render_publications
 from service.models import (
     Citation,
     EvidenceQuote,
@@ -196,6 +198,7 @@ def compose(
     sections: list[tuple[str, str]] | None = None,
     trials: list[TrialRow] | None = None,
     coverage: Mapping[str, Coverage] | None = None,
+    publications: Mapping[str, Sequence[DocLink]] | None = None,
 ) -> Composed:
     """Verify (and with ``repair``, re-attribute), sanitise and render. Only chunks in
     ``retrieved`` can ever be cited."""
@@ -330,7 +333,8 @@ def compose(
             listed = "\n".join(f"- {t}" for t in uncovered)
             parts.append(f"## {NOT_COVERED}\n\n{listed}")
         if trials is not None:
-            parts.append("## Relevant clinical trial records\n\n" + render_trials(trials, clean))
+            table = render_trials(trials, clean, publications or {})
+            parts.append("## Relevant clinical trial records\n\n" + table)
         parts.append("## Sources\n\n" + render_sources(citations, sources, clean))
         answer = "\n\n".join(parts)
     verdicts = [s.verdict for s in supports]
@@ -351,23 +355,35 @@ def compose(
     return answer, report_sections, citations, sources, passages, verification
 
 
-def render_trials(trials: Sequence[TrialRow], clean: Callable[[str], str]) -> str:
+def render_trials(
+    trials: Sequence[TrialRow],
+    clean: Callable[[str], str],
+    publications: Mapping[str, Sequence[DocLink]] | None = None,
+) -> str:
     """Markdown table of trials (all values from stored trial records, sanitised by ``clean``;
-    the one link is built from the NCT number)."""
+    links are built from the NCT number and the linked publications' identifiers). With
+    ``publications`` (trial doc id → linked documents in the store) a column lists them."""
     if not trials:
         return "No trial records were retrieved for this question."
 
     def cell(text: str) -> str:
         return clean(text).replace("|", "\\|") or "n/a"
 
-    rows = ["| NCT id | phase | status | conditions | title |", "|---|---|---|---|---|"]
+    head = "| NCT id | phase | status | conditions | title |"
+    rule = "|---|---|---|---|---|"
+    if publications is not None:
+        head, rule = head + " publications |", rule + "---|"
+    rows = [head, rule]
     for t in trials:
         phases = ", ".join(t.phases)
         conditions = "; ".join(t.conditions[:3]) + (" …" if len(t.conditions) > 3 else "")
-        rows.append(
+        row = (
             f"| [{cell(t.nct_id)}]({t.url}) | {cell(phases)} | {cell(t.overall_status or '')} | "
             f"{cell(conditions)} | {cell(t.title)} |"
         )
+        if publications is not None:
+            row += f" {render_publications(publications.get(t.doc_id, []), clean)} |"
+        rows.append(row)
     return "\n".join(rows)
 
 

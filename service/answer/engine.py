@@ -15,6 +15,7 @@ from core.embedding import CachedEmbedder, Embedder
 from core.ids import source_url
 from core.retrieval import Retriever
 from core.schemas import ScoredChunk, SearchFilter, SourceType
+from core.store.links import DocLink, resolve_links
 from core.verify import Verifier, make_verifier
 from core.verify.terms import term_in
 from service.answer import prompts
@@ -47,6 +48,7 @@ from service.answer.safety import (
     without_instructions,
 )
 from service.answer.trial_facts import trial_sentence
+from service.answer.trial_links import linked_sentences
 from service.errors import GeneratorUnavailable
 from service.models import AnswerResponse, Passage, TrialRow
 
@@ -163,12 +165,21 @@ class AnswerEngine:
         return hits[:top_k], res.embed_ms + res.search_ms
 
     def _with_records(
-        self, hits: list[ScoredChunk], picks: list[ScoredChunk], section: str | None
+        self,
+        hits: list[ScoredChunk],
+        picks: list[ScoredChunk],
+        section: str | None,
+        question: str,
+        embedder: Embedder,
     ) -> tuple[list[ScoredChunk], list[DraftSentence]]:
         """The facts sentences of the trials ``picks``, and ``hits`` extended with the record
-        passages those sentences cite (fetched from the store: they become retrieved passages)."""
+        passages those sentences cite (fetched from the store: they become retrieved passages).
+        Each facts sentence is followed by a quote from a retrieved results passage of the
+        trial's own publication, when there is one (``trial_links``)."""
         out, have = list(hits), {h.chunk.chunk_id for h in hits}
         sentences: list[DraftSentence] = []
+        links = resolve_links(self.retriever.store, [p.doc for p in picks]) if picks else {}
+        quoted: set[str] = set()
         for hit in picks:
             made = trial_sentence(hit, self.retriever.store.doc_chunks(hit.chunk.doc_id), section)
             if made is None:
@@ -177,6 +188,9 @@ class AnswerEngine:
             out += [c for c in cited if c.chunk.chunk_id not in have]
             have.update(c.chunk.chunk_id for c in cited)
             sentences.append(sentence)
+            sentences += linked_sentences(
+                question, hit.chunk.doc_id, hits, links, embedder, section, quoted
+            )
         return out, sentences
 
     @staticmethod
@@ -203,6 +217,7 @@ class AnswerEngine:
         sections: list[tuple[str, str]] | None = None,
         trials: list[TrialRow] | None = None,
         coverage: dict[str, Coverage] | None = None,
+        publications: dict[str, list[DocLink]] | None = None,
     ) -> Composed:
         """Verify and render the draft; an LLM draft's citations are repaired and its failing
         sentences regenerated once (``answer.regenerate``)."""
@@ -217,6 +232,7 @@ class AnswerEngine:
                 sections=sections,
                 trials=trials,
                 coverage=coverage,
+                publications=publications,
             )
 
         composed = run(draft, generator == "llm")
@@ -264,7 +280,7 @@ class AnswerEngine:
             terms = [gap.subject] if gap and gap.subject else identity_terms(req.text)
             if is_trials_facet(req.text) or terms:
                 picks = self._trial_picks(hits, TRIAL_FACTS_PER_ANSWER, terms)
-                hits, facts = self._with_records(hits, picks, None)
+                hits, facts = self._with_records(hits, picks, None, req.text, cache)
         yield Passages([Passage.of(i + 1, h) for i, h in enumerate(hits)])
         t1 = time.perf_counter()
         degraded = False
@@ -343,7 +359,16 @@ class AnswerEngine:
         n = max(1, self.settings.answer.max_sentences - len(facts))
         # sentences about the subject are on topic by what they mention, not by their cosine
         floor = -1.0 if focus else self.settings.answer.min_relevance
-        found = extract(question, hits, embedder, max_sentences=n, min_relevance=floor, focus=focus)
+        # a trial's linked results sentence is already among the facts: never twice
+        found = extract(
+            question,
+            hits,
+            embedder,
+            max_sentences=n,
+            min_relevance=floor,
+            focus=focus,
+            exclude={f.text for f in facts},
+        )
         lead = [DraftSentence(gap.statement, [])] if gap else []
         return [*lead, *facts, *found]
 
@@ -390,7 +415,7 @@ class AnswerEngine:
             facts: list[DraftSentence] = []
             if is_trials_facet(title):
                 picks = self._trial_picks(hits, TRIAL_FACTS_PER_SECTION, [])
-                hits, facts = self._with_records(hits, picks, title)
+                hits, facts = self._with_records(hits, picks, title, query, self.embedder)
             used.update(h.chunk.chunk_id for h in hits)
             sections.append(_Section(title, query, hits, facts))
             # the trials table: trial records retrieved for every part of the question
@@ -439,11 +464,23 @@ class AnswerEngine:
             yield Delta(f"## {MarkdownSanitiser()(sec.title)}\n")
         t2 = time.perf_counter()
         trials = _trial_rows(trial_hits, a.report_max_trials)
+        publications = resolve_links(
+            self.retriever.store, [trial_hits[t.doc_id].doc for t in trials]
+        )
         verifier = make_verifier(a, cache)
         policy = req.unsupported or a.unsupported
         titled = [(s.title, s.query) for s in sections]
         composed = self._compose(
-            draft, all_hits, verifier, policy, generator, generations, titled, trials, coverage
+            draft,
+            all_hits,
+            verifier,
+            policy,
+            generator,
+            generations,
+            titled,
+            trials,
+            coverage,
+            publications,
         )
         t3 = time.perf_counter()
         timings = _timings(t0, t1, t2, t3, retrieve_ms)

@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter
 
 from core.ids import all_urls, source_url
+from core.store.links import links_of
 from service.deps import AuthDep, EngineDep
 from service.errors import NotFound, error_responses
 
@@ -21,8 +22,11 @@ router = APIRouter(
 
 @router.get("/documents/{doc_id:path}", summary="A document's metadata and its chunks")
 def get_document(doc_id: str, engine: EngineDep) -> dict[str, Any]:
-    """Metadata (as stored) and every chunk of ``doc_id`` (e.g. ``nct:NCT04267848``)."""
-    chunks = engine.retriever.store.doc_chunks(doc_id)
+    """Metadata (as stored), every chunk of ``doc_id`` (e.g. ``nct:NCT04267848``) and its
+    ``links``: a trial's publications and a paper's trials that are in the store (id, title, URL
+    built from stored identifiers, which side states the link and how)."""
+    store = engine.retriever.store
+    chunks = store.doc_chunks(doc_id)
     if not chunks:
         raise NotFound(f"no document {doc_id!r}", param="doc_id")
     doc = chunks[0].doc
@@ -30,6 +34,7 @@ def get_document(doc_id: str, engine: EngineDep) -> dict[str, Any]:
         "document": doc.model_dump(mode="json"),
         "url": source_url(doc.identifiers),
         "urls": all_urls(doc.identifiers),
+        "links": [link.model_dump(mode="json") for link in links_of(store, doc)],
         "chunks": [c.chunk.model_dump(mode="json") for c in chunks],
     }
 

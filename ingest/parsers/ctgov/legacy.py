@@ -49,7 +49,7 @@ def parse_ctgov_xml(source: Source) -> Iterator[ParseResult]:
         raise ParseError(source.name, f"not a <clinical_study> record (root <{tag}>)")
     study = to_v2_study(root)
     try:
-        yield build_document(study, source.name)
+        yield build_document(study, source.name, links_source="ctgov-legacy-references")
     except NoNctId as exc:
         reason = "no nct_id" if str(exc) == "no nctId" else str(exc).replace("nctId", "nct_id")
         raise ParseError(source.name, reason) from exc

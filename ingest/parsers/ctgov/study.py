@@ -27,6 +27,7 @@ from ingest.parsers.ctgov.values import (
     texts_of,
     to_date,
 )
+from ingest.parsers.links import reference_mentions
 
 SECTION_KIND = "trial-module"
 
@@ -41,8 +42,12 @@ class NoNctId(Exception):
     """A study without a usable NCT number."""
 
 
-def build_document(study: JSON, source_name: str) -> Document:
-    """The Document of a v2 study; raises NoNctId without a usable NCT number."""
+def build_document(
+    study: JSON, source_name: str, links_source: str = "ctgov-references"
+) -> Document:
+    """The Document of a v2 study; raises NoNctId without a usable NCT number.
+
+    ``links_source`` names where its reference PMIDs/DOIs were read (legacy XML says so)."""
     proto = child(study, "protocolSection")
     ident = child(proto, "identificationModule")
     raw_id = text_of(ident, "nctId")
@@ -115,6 +120,14 @@ def build_document(study: JSON, source_name: str) -> Document:
         keywords=texts_of(conds, "keywords"),
         references=_references(child(proto, "referencesModule")),
         trial=trial,
+        links=reference_mentions(
+            (
+                (text_of(r, "pmid"), text_of(r, "citation") or "", text_of(r, "type"))
+                for r in children(child(proto, "referencesModule"), "references")
+            ),
+            source=links_source,
+            where="referencesModule",
+        ),
         source_path=source_name,
         unsupported=counts,
     )
