@@ -307,6 +307,29 @@ class ServiceSettings(_Section):
         description="Vectors kept across requests, least recently used dropped (model_queue; "
         "answers reuse sentences of passages retrieved before); 0 = none",
     )
+    jobs_dir: Path | None = Field(
+        None,
+        description="Where uploads (POST /v1/documents) are spooled and ingest job records kept "
+        "(default: <store.path>/jobs)",
+    )
+    max_upload_bytes: int = Field(
+        2 * 2**30, ge=1024, description="Largest upload request (all its files together)"
+    )
+    max_upload_file_bytes: int = Field(
+        512 * 2**20, ge=1, description="Largest file in an upload (archives count as one file)"
+    )
+    max_upload_files: int = Field(10_000, ge=1, description="Most files in one upload request")
+    max_queued_jobs: int = Field(
+        16, ge=1, description="Ingest jobs waiting behind the running one; more are refused (429)"
+    )
+    jobs_history: int = Field(
+        100, ge=1, description="Finished ingest jobs kept (records; GET /v1/jobs lists them)"
+    )
+    jobs_keep_failed_files: int = Field(
+        5,
+        ge=0,
+        description="Failed jobs whose spooled files are kept for a rerun (older ones deleted)",
+    )
 
 
 class FetchSettings(_Section):

@@ -18,7 +18,7 @@ from core.config import Settings, get_settings
 from core.errors import LitragError
 from service.errors import log_unexpected, rest_response
 from service.metrics import Metrics, MetricsMiddleware
-from service.routes import check, docs, documents, health, openai_compat, query, web
+from service.routes import check, docs, documents, health, jobs, openai_compat, query, web
 from service.state import State
 
 DESCRIPTION = """
@@ -32,19 +32,24 @@ Authentication: when `LITRAG_SERVICE__API_KEY` is set, send `Authorization: Bear
 
 Errors are JSON `{"error": {"type", "message"}}` (OpenAI's error shape on
 `/v1/chat/completions` and `/v1/models`); request bodies are JSON
-(`Content-Type: application/json`).
+(`Content-Type: application/json`), except uploads to `POST /v1/documents`
+(`multipart/form-data`), which start ingest jobs followed at `GET /v1/jobs/{id}`.
 """
 
 
 class BodyLimit:
-    """Refuse request bodies over ``limit`` bytes (Content-Length or counted while streaming)."""
+    """Refuse request bodies over ``limit`` bytes (Content-Length or counted while streaming).
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    ``exempt`` paths (uploads) read their bodies themselves, under their own limits.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, exempt: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.limit = limit
+        self.exempt = exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get("path") in self.exempt:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
@@ -180,7 +185,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = Metrics(lambda: state.store, lambda: (state.queue, state.cache))
     app.state.litrag = state
     app.state.metrics = metrics
-    app.add_middleware(BodyLimit, limit=settings.service.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        limit=settings.service.max_body_bytes,
+        exempt=frozenset({jobs.UPLOAD_PATH}),
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
     async def _error(request: Request, exc: Exception) -> JSONResponse:
@@ -195,6 +204,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         query.router,
         check.router,
         documents.router,
+        jobs.router,
         openai_compat.router,
         web.router,
         docs.router,

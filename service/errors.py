@@ -74,6 +74,24 @@ class GeneratorUnavailable(ApiError):
     status, kind = 422, "llm_not_configured"
 
 
+class InvalidMultipart(ApiError):
+    """An upload body that is not readable multipart/form-data."""
+
+    status, kind = 400, "invalid_multipart"
+
+
+class UploadTooLarge(ApiError):
+    """An upload over a size or count limit."""
+
+    status, kind = 413, "upload_too_large"
+
+
+class JobQueueFull(ApiError):
+    """As many ingest jobs wait as the service allows."""
+
+    status, kind = 429, "job_queue_full"
+
+
 @dataclass(frozen=True)
 class Problem:
     """How one exception is answered."""
@@ -172,8 +190,10 @@ ERROR_STATUSES: dict[int, str] = {
     400: "Body is not readable JSON (syntax, nesting depth, encoding)",
     401: "Missing or invalid API key",
     404: "Not found",
+    413: "Upload over a size or file-count limit",
     415: "Body sent with a content type other than application/json",
     422: "Invalid request or a limit exceeded",
+    429: "Too many ingest jobs waiting",
     502: "LLM endpoint unreachable or failed",
     503: "Store unavailable",
     504: "LLM endpoint timed out",

@@ -4,17 +4,20 @@ opening and closing. Routes reach them through ``service.deps``; nothing here im
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from core.config import Settings
 from core.embedding import Embedder, load_embedder
 from core.errors import LitragError, StoreError
+from core.jobs import load_runner
 from core.retrieval import Retriever, fusion_from
 from core.sparse import SparseEncoder
 from core.store import VectorStore, meta_for, open_store
 from core.verify import make_verifier
 from service.answer.engine import AnswerEngine
 from service.answer.llm import LLMClient
+from service.jobs import JobFolder, JobManager, JobResources
 from service.model_queue import EmbeddingQueue, VectorCache
 
 log = logging.getLogger("litrag.service")
@@ -33,6 +36,11 @@ class State:
     engine: AnswerEngine | None = None
     llm: LLMClient | None = None
     store_error: str | None = None
+    sparse: SparseEncoder | None = None
+    #: the ingest job queue (POST /v1/documents); ``jobs_error`` says why there is none
+    jobs: JobManager | None = None
+    jobs_error: str | None = None
+    _store_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def open(self) -> None:
         """Load the models, connect the LLM client, open the store and build the engine.
@@ -42,32 +50,94 @@ class State:
         """
         settings = self.settings
         self.embedder = load_embedder(settings.embedding)
-        queries: Embedder = self.embedder
         passages: Embedder = self.embedder
         if settings.service.model_queue:
             self.queue = EmbeddingQueue.from_settings(self.embedder, settings.service)
             self.cache = VectorCache(settings.service.embed_cache)
-            queries = self.cache.wrap(self.queue.lane("query"))
             passages = self.cache.wrap(self.queue.lane("bulk"))
         make_verifier(settings.answer, passages)
-        sparse = SparseEncoder(settings.sparse)
+        self.sparse = SparseEncoder(settings.sparse)
         if settings.llm.base_url:
             self.llm = LLMClient(settings.llm)
         try:
-            self.store = open_store(
-                settings.store,
-                meta_for(settings, self.embedder.name, self.embedder.dim, sparse.name),
-                create=False,
-            )
+            self._open_store(create=False)
         except LitragError as exc:
             self.store_error = str(exc)
             log.error("store unavailable: %s", exc)
+        self._start_jobs()
+
+    def _open_store(self, *, create: bool) -> VectorStore:
+        """Open (``create``: or create) the collection and build the engine on it."""
+        assert self.embedder is not None
+        assert self.sparse is not None
+        settings = self.settings
+        with self._store_lock:
+            if self.store is not None:
+                return self.store
+            store = open_store(
+                settings.store,
+                meta_for(settings, self.embedder.name, self.embedder.dim, self.sparse.name),
+                create=create,
+            )
+            queries: Embedder = self.embedder
+            passages: Embedder = self.embedder
+            if self.queue is not None and self.cache is not None:
+                queries = self.cache.wrap(self.queue.lane("query"))
+                passages = self.cache.wrap(self.queue.lane("bulk"))
+            retriever = Retriever(store, queries, self.sparse, fusion_from(settings.retrieval))
+            self.engine = AnswerEngine(settings, retriever, passages, self.llm)
+            self.store, self.store_error = store, None
+            return store
+
+    def _start_jobs(self) -> None:
+        """The ingest job queue, with its records under service.jobs_dir (default
+        <store.path>/jobs); unfinished jobs of a previous run are queued again."""
+        settings = self.settings
+        try:
+            runner = load_runner()
+            folder = JobFolder(settings.service.jobs_dir or settings.store.path / "jobs")
+        except (LitragError, OSError) as exc:
+            self.jobs_error = f"ingest jobs unavailable: {exc}"
+            log.error("%s", self.jobs_error)
             return
-        retriever = Retriever(self.store, queries, sparse, fusion_from(settings.retrieval))
-        self.engine = AnswerEngine(settings, retriever, passages, self.llm)
+        self.jobs = JobManager(settings, folder, runner, self.job_resources)
+        self.jobs.start()
+
+    def ensure_store(self) -> VectorStore:
+        """The open store; when none is open, open it, creating the collection when it does not
+        exist yet (the first upload creates it). StoreError says why it cannot."""
+        if self.store is not None:
+            return self.store
+        if self.embedder is None:
+            raise StoreError("the service is starting or stopping")
+        try:
+            return self._open_store(create=True)
+        except LitragError as exc:
+            self.store_error = str(exc)
+            raise StoreError(str(exc)) from exc
+
+    def job_resources(self) -> JobResources:
+        """The store, embedder and sparse encoder an ingest job uses. Its texts go through the
+        model queue's bulk lane (search queries first) and skip the vector cache (chunks are
+        embedded once; they would push the answers' sentences out)."""
+        store = self.ensure_store()
+        assert self.embedder is not None
+        assert self.sparse is not None
+        embedder = self.queue.lane("bulk") if self.queue is not None else self.embedder
+        return JobResources(store, embedder, self.sparse)
 
     def close(self) -> None:
-        """Release the store, the LLM client and the model threads; safe to call twice."""
+        """Stop the job worker, release the model threads, the store and the LLM client; safe to
+        call twice. A running ingest job stops at its next embedding call and runs again at the
+        next start."""
+        if self.jobs is not None:
+            self.jobs.stop()
+        if self.queue is not None:
+            self.queue.close()  # a running job's waiting embedding call fails now
+            self.queue = None
+        if self.jobs is not None:
+            self.jobs.join(timeout=60)
+            self.jobs = None
         if self.store is not None:
             try:
                 self.store.close()
@@ -78,6 +148,3 @@ class State:
             self.llm.close()
             self.llm = None
         self.engine = None
-        if self.queue is not None:
-            self.queue.close()
-            self.queue = None

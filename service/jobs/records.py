@@ -1,0 +1,100 @@
+"""Job records on disk, so ``GET /v1/jobs`` and unfinished jobs survive a restart.
+
+Layout of the jobs folder: ``jobs/<id>.json`` (the :class:`~core.jobs.JobSummary`, replaced
+atomically), ``jobs/<id>.report.jsonl`` (report lines, appended as they come), ``files/<id>/``
+(the spooled upload, removed once the job succeeded) and ``incoming/`` (uploads still arriving;
+whatever is left there at start came from a process that died mid-upload and is removed).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from core.jobs import JobEntry, JobSummary
+
+log = logging.getLogger("litrag.service")
+
+
+def new_job_id() -> str:
+    """A unique id that sorts by creation time."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+
+
+class JobFolder:
+    """The jobs folder: records, report lines and spooled files."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.records = root / "jobs"
+        self.files_root = root / "files"
+        self.incoming = root / "incoming"
+        for d in (self.records, self.files_root, self.incoming):
+            d.mkdir(parents=True, exist_ok=True)
+
+    def files(self, job_id: str) -> Path:
+        """Where the job's upload is spooled."""
+        return self.files_root / job_id
+
+    def incoming_folder(self) -> Path:
+        """A fresh folder (not created) for an upload that is arriving."""
+        return self.incoming / uuid.uuid4().hex
+
+    def clear_incoming(self) -> None:
+        """Remove uploads that never completed (their process died mid-upload)."""
+        for leftover in self.incoming.iterdir():
+            shutil.rmtree(leftover, ignore_errors=True)
+
+    def save(self, job: JobSummary) -> None:
+        """Write the record atomically (a crash leaves the old or the new one)."""
+        path = self.records / f"{job.id}.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(job.model_dump_json(indent=1))
+        os.replace(tmp, path)
+
+    def load_all(self) -> list[JobSummary]:
+        """Every readable record, oldest first; unreadable ones are logged and left alone."""
+        jobs: list[JobSummary] = []
+        for path in sorted(self.records.glob("*.json")):
+            try:
+                jobs.append(JobSummary.model_validate_json(path.read_text()))
+            except (OSError, ValidationError) as exc:
+                log.error("unreadable job record %s: %s", path, exc)
+        return jobs
+
+    def report_path(self, job_id: str) -> Path:
+        """The job's report lines (JSON lines)."""
+        return self.records / f"{job_id}.report.jsonl"
+
+    def read_entries(self, job_id: str, start: int, limit: int) -> list[JobEntry]:
+        """Report lines ``start`` … ``start + limit - 1`` (only complete lines)."""
+        path = self.report_path(job_id)
+        out: list[JobEntry] = []
+        try:
+            with path.open(encoding="utf-8") as fh:
+                for i, line in enumerate(fh):
+                    if i < start:
+                        continue
+                    if len(out) >= limit or not line.endswith("\n"):
+                        break
+                    out.append(JobEntry.model_validate(json.loads(line)))
+        except FileNotFoundError:
+            pass
+        return out
+
+    def delete(self, job_id: str) -> None:
+        """Remove the record, its report lines and its files."""
+        for path in (self.records / f"{job_id}.json", self.report_path(job_id)):
+            path.unlink(missing_ok=True)
+        self.delete_files(job_id)
+
+    def delete_files(self, job_id: str) -> None:
+        """Remove the job's spooled upload."""
+        shutil.rmtree(self.files(job_id), ignore_errors=True)

@@ -1,0 +1,146 @@
+"""Uploads and ingest jobs: ``POST /v1/documents`` spools files and queues a job that ingests them
+while the service answers; ``GET /v1/jobs/{id}`` follows it, ``GET /v1/jobs`` lists recent ones."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from core.errors import LitragError
+from core.jobs import Job, JobList
+from service.deps import AuthDep, StateDep
+from service.errors import error_responses
+from service.jobs import JobManager
+from service.jobs.spool import receive_upload
+from service.state import State
+
+router = APIRouter(prefix="/v1", tags=["ingest jobs"], dependencies=[AuthDep])
+
+UPLOAD_PATH = "/v1/documents"
+
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["files"],
+                    "properties": {
+                        "files": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "One part per file (any field name; each part needs a "
+                            "filename, folders in it are kept): JATS/NLM XML, PDF, "
+                            "ClinicalTrials.gov JSON/XML, MEDLINE XML, .gz, .tar(.gz), .zip",
+                        }
+                    },
+                },
+                "encoding": {"files": {"contentType": "application/octet-stream"}},
+            }
+        },
+    }
+}
+
+_JOB_EXAMPLE = {
+    "id": "20261130T071500-1a2b3c4d",
+    "state": "queued",
+    "created_at": "2026-11-30T07:15:00Z",
+    "files": [{"name": "trials/NCT04267848.json", "bytes": 368930}],
+    "total_bytes": 368930,
+    "counts": {"documents": {}, "chunks": 0, "failures": 0, "stored_documents": 0},
+    "entries_total": 0,
+    "attempts": 0,
+    "position": 0,
+}
+
+
+def _jobs(state: State) -> JobManager:
+    if state.jobs is None:
+        raise LitragError(state.jobs_error or "ingest jobs are not available")
+    return state.jobs
+
+
+@router.post(
+    "/documents",
+    summary="Upload files and start an ingest job",
+    status_code=202,
+    response_model=Job,
+    openapi_extra=_UPLOAD_BODY,
+    responses={
+        202: {
+            "description": "The files are spooled and the job queued (Location: its URL)",
+            "content": {"application/json": {"example": _JOB_EXAMPLE}},
+        },
+        **error_responses(400, 401, 413, 422, 429, 503),
+        415: {
+            "model": error_responses(415)[415]["model"],
+            "description": "Body sent as something other than multipart/form-data",
+        },
+    },
+)
+async def upload(request: Request, state: StateDep) -> JSONResponse:
+    """Spool the uploaded files (every format ``litrag ingest`` reads; archives are read as
+    archives) and queue an ingest job for them; answers once the whole upload is on disk.
+
+    One job runs at a time (later ones wait, at most ``service.max_queued_jobs``); searches
+    and answers go on meanwhile and see each document once it is written. The job survives a
+    client that disconnects after this answer; an upload cut short queues nothing. Limits:
+    ``service.max_upload_bytes`` per request, ``max_upload_file_bytes`` per file,
+    ``max_upload_files`` files (413). When the service has no collection yet, the first upload
+    creates it.
+    """
+    jobs = _jobs(state)
+    jobs.check_room()
+    await run_in_threadpool(state.ensure_store)
+    folder = jobs.folder.incoming_folder()
+    files = await receive_upload(request, folder, state.settings.service)
+    try:
+        job = jobs.submit(folder, files)
+    except BaseException:
+        await run_in_threadpool(shutil.rmtree, folder, True)
+        raise
+    body = jobs.get(job.id)
+    return JSONResponse(
+        status_code=202,
+        content=body.model_dump(mode="json"),
+        headers={"Location": f"/v1/jobs/{job.id}"},
+    )
+
+
+@router.get(
+    "/jobs/{job_id}",
+    summary="An ingest job: state, counts and report lines",
+    response_model=Job,
+    responses=error_responses(401, 404, 503),
+)
+def get_job(
+    job_id: str,
+    state: StateDep,
+    entries_from: Annotated[
+        int, Query(ge=0, description="First report line to return (pages of 1,000)")
+    ] = 0,
+) -> Job:
+    """The job's state (queued, running, succeeded, failed), the counters of ``litrag
+    ingest``'s summary and its report lines (failures, duplicates, skips, replacements) from
+    ``entries_from`` on, as ``litrag ingest --report`` writes them."""
+    return _jobs(state).get(job_id, entries_from)
+
+
+@router.get(
+    "/jobs",
+    summary="Recent ingest jobs",
+    response_model=JobList,
+    responses=error_responses(401, 503),
+)
+def list_jobs(
+    state: StateDep,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Most jobs listed")] = 20,
+) -> JobList:
+    """Queued, running and finished jobs, newest first (finished ones: the last
+    ``service.jobs_history``), without their report lines."""
+    return JobList(jobs=_jobs(state).recent(limit))
