@@ -25,7 +25,7 @@ log = logging.getLogger("litrag.service")
 
 def new_job_id() -> str:
     """A unique id that sorts by creation time."""
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:6]}"
 
 
 class JobFolder:

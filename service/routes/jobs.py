@@ -47,7 +47,7 @@ _UPLOAD_BODY: dict[str, Any] = {
 }
 
 _JOB_EXAMPLE = {
-    "id": "20261130T071500-1a2b3c4d",
+    "id": "20261130T071500123456-1a2b3c",
     "state": "queued",
     "created_at": "2026-11-30T07:15:00Z",
     "files": [{"name": "trials/NCT04267848.json", "bytes": 368930}],
