@@ -172,7 +172,10 @@ def _main(
     api_key: str | None,
     report: Path | None,
 ) -> None:
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # messages stay one line in logs
+    if not ingest and (server or api_key or report):
+        console.print("[red]error:[/red] --server, --api-key and --report need --ingest")
+        raise typer.Exit(EXIT_USAGE)
     settings = load_settings(console, fresh=True).fetch
     try:
         manifest = Manifest.open(out_dir)

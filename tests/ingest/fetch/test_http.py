@@ -111,4 +111,4 @@ def test_rate_limiter_spaces_starts_across_threads() -> None:
     for t in threads:
         t.join()
     starts.sort()
-    assert min(b - a for a, b in itertools.pairwise(starts)) >= 0.05 - 0.005
+    assert min(b - a for a, b in itertools.pairwise(starts)) >= 0.05

@@ -57,7 +57,7 @@ def test_without_api_key_at_most_3_requests_in_any_second(
     assert len(times) == 8
     assert _max_in_window(times) <= 3
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert min(gaps) >= 1 / 3 - 0.01  # spaced evenly, not in bursts
+    assert min(gaps) >= 0.30  # spaced evenly (1.05/3 s apart, minus arrival jitter), no bursts
     assert all("api_key" not in r.params for r in replay.log)
 
 
@@ -72,7 +72,7 @@ def test_with_api_key_at_most_10_requests_in_any_second(
     assert len(times) == 14
     assert _max_in_window(times) <= 10
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert min(gaps) >= 0.1 - 0.01
+    assert min(gaps) >= 0.08
     assert times[-1] - times[0] < 13 / 3  # faster than the keyless rate: the key is used
     assert all(r.params.get("api_key") == "k3y" for r in replay.log)
     searches = replay.requests("esearch")
