@@ -22,10 +22,11 @@ from tests.service.conftest import base_settings, with_overrides
 
 KEY = "test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-LIMITS = {
+MAX_FILES, MAX_FILE_BYTES = 60, 300_000
+LIMITS: dict[str, Any] = {
     "api_key": KEY,
-    "max_upload_files": 60,
-    "max_upload_file_bytes": 300_000,
+    "max_upload_files": MAX_FILES,
+    "max_upload_file_bytes": MAX_FILE_BYTES,
     "max_upload_bytes": 1_000_000,
     "max_queued_jobs": 2,
 }
@@ -189,12 +190,12 @@ def test_searches_answered_while_a_job_runs_and_a_second_job_queues(
 
 def test_limits_are_clear_413s_and_leave_no_job(live: LiveServer, corpus: Path) -> None:
     before = httpx.get(f"{live.url}/v1/jobs", headers=AUTH).json()["jobs"]
-    many = upload(live.url, trials(corpus, 0, LIMITS["max_upload_files"] + 1))
+    many = upload(live.url, trials(corpus, 0, MAX_FILES + 1))
     assert many.status_code == 413, many.text
     err = many.json()["error"]
     assert err["type"] == "upload_too_large" and "60 files" in err["message"]
     big = sorted((corpus / "ctgov").iterdir(), key=lambda p: p.stat().st_size)[0]
-    assert big.stat().st_size > LIMITS["max_upload_file_bytes"]
+    assert big.stat().st_size > MAX_FILE_BYTES
     r = upload(live.url, [big])
     assert r.status_code == 413 and "per file" in r.json()["error"]["message"]
     assert r.json()["error"]["param"] == big.name
