@@ -7,9 +7,8 @@ Per document it decides, before any embedding work:
   or the same id came twice in this run → reported, not stored twice. When a fuller source of
   the same article arrives (JATS full text over a PDF over a MEDLINE abstract) it replaces it;
 - *new* or *changed*: embedded and upserted; a changed document then loses its stale tail chunks;
-- *relinked*: unchanged content, but the trial/paper identifiers it states (``links``) differ from
-  the stored ones (a store written before links existed, or a better extractor): its chunks'
-  document payload is rewritten in place, nothing is embedded again.
+- *relinked*: unchanged, but the stored ``links`` differ (a store from before links, a better
+  extractor): its chunks' document payload is rewritten in place, nothing is embedded again.
 
 Batches are aligned to whole documents, and a document's stale chunks are deleted only after its
 new chunks are written, so a crash never leaves a document with fewer chunks than acknowledged.
@@ -66,8 +65,7 @@ class IngestStats:
     unchanged: int = 0
     relinked: int = 0  # unchanged documents whose stored links were rewritten
     replaced_docs: int = 0
-    #: identifiers of other documents stated by the documents read (not duplicates), by source
-    #: (jats-text, medline-databank, ctgov-references, ...) and by relation
+    #: other documents' identifiers stated by the documents read, by source and by relation
     link_mentions: Counter[str] = field(default_factory=Counter)
     link_relations: Counter[str] = field(default_factory=Counter)
     docs_with_links: int = 0
@@ -277,11 +275,9 @@ class Pipeline:
 
     def _count_links(self, doc: Document) -> None:
         """Count the identifiers of other documents ``doc`` states (the summary's links)."""
-        if doc.links:
-            self.stats.docs_with_links += 1
-        for m in doc.links:
-            self.stats.link_mentions[m.source] += 1
-            self.stats.link_relations[m.relation] += 1
+        self.stats.docs_with_links += bool(doc.links)
+        self.stats.link_mentions.update(m.source for m in doc.links)
+        self.stats.link_relations.update(m.relation for m in doc.links)
 
     def _identifier_holders(self, doc: Document) -> list[tuple[str, SourceType, str]]:
         """Other documents (this run or stored) sharing an identifier with ``doc``."""

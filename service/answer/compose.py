@@ -42,7 +42,7 @@ from core.verify.terms import content_words
 from service.answer.coverage import Coverage
 from service.answer.draft import Draft, DraftSentence
 from service.answer.safety import MarkdownSanitiser, is_instruction
-from service.answer.trial_links import render_publications
+from service.answer.trial_links import render_trials
 from service.models import (
     Citation,
     EvidenceQuote,
@@ -353,38 +353,6 @@ def compose(
         skipped_instructions=list(dict.fromkeys(skipped)),
     )
     return answer, report_sections, citations, sources, passages, verification
-
-
-def render_trials(
-    trials: Sequence[TrialRow],
-    clean: Callable[[str], str],
-    publications: Mapping[str, Sequence[DocLink]] | None = None,
-) -> str:
-    """Markdown table of trials (all values from stored trial records, sanitised by ``clean``;
-    links are built from the NCT number and the linked publications' identifiers). With
-    ``publications`` (trial doc id → linked documents in the store) a column lists them."""
-    if not trials:
-        return "No trial records were retrieved for this question."
-
-    def cell(text: str) -> str:
-        return clean(text).replace("|", "\\|") or "n/a"
-
-    head = "| NCT id | phase | status | conditions | title |"
-    rule = "|---|---|---|---|---|"
-    if publications is not None:
-        head, rule = head + " publications |", rule + "---|"
-    rows = [head, rule]
-    for t in trials:
-        phases = ", ".join(t.phases)
-        conditions = "; ".join(t.conditions[:3]) + (" …" if len(t.conditions) > 3 else "")
-        row = (
-            f"| [{cell(t.nct_id)}]({t.url}) | {cell(phases)} | {cell(t.overall_status or '')} | "
-            f"{cell(conditions)} | {cell(t.title)} |"
-        )
-        if publications is not None:
-            row += f" {render_publications(publications.get(t.doc_id, []), clean)} |"
-        rows.append(row)
-    return "\n".join(rows)
 
 
 def render_sources(

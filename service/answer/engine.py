@@ -12,7 +12,6 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from core.config import Settings
 from core.embedding import CachedEmbedder, Embedder
-from core.ids import source_url
 from core.retrieval import Retriever
 from core.schemas import ScoredChunk, SearchFilter, SourceType
 from core.store.links import DocLink, resolve_links
@@ -48,7 +47,7 @@ from service.answer.safety import (
     without_instructions,
 )
 from service.answer.trial_facts import trial_sentence
-from service.answer.trial_links import linked_sentences
+from service.answer.trial_links import linked_sentences, trial_rows
 from service.errors import GeneratorUnavailable
 from service.models import AnswerResponse, Passage, TrialRow
 
@@ -463,10 +462,7 @@ class AnswerEngine:
         for sec in sections:
             yield Delta(f"## {MarkdownSanitiser()(sec.title)}\n")
         t2 = time.perf_counter()
-        trials = _trial_rows(trial_hits, a.report_max_trials)
-        publications = resolve_links(
-            self.retriever.store, [trial_hits[t.doc_id].doc for t in trials]
-        )
+        trials, publications = trial_rows(self.retriever.store, trial_hits, a.report_max_trials)
         verifier = make_verifier(a, cache)
         policy = req.unsupported or a.unsupported
         titled = [(s.title, s.query) for s in sections]
@@ -545,24 +541,3 @@ def _unique(hits: Iterator[ScoredChunk] | list[ScoredChunk]) -> list[ScoredChunk
 def _with_trials(flt: SearchFilter | None) -> SearchFilter:
     base = flt.model_copy() if flt else SearchFilter()
     return base.model_copy(update={"source_types": [SourceType.TRIAL]})
-
-
-def _trial_rows(hits: dict[str, ScoredChunk], limit: int) -> list[TrialRow]:
-    rows = []
-    for h in sorted(hits.values(), key=lambda h: (-h.score, h.chunk.doc_id))[:limit]:
-        t = h.doc.trial
-        if t is None:
-            continue
-        rows.append(
-            TrialRow(
-                nct_id=t.nct_id,
-                title=h.doc.title,
-                phases=t.phases,
-                overall_status=t.overall_status,
-                conditions=t.conditions,
-                interventions=t.interventions,
-                url=source_url(h.doc.identifiers) or f"https://clinicaltrials.gov/study/{t.nct_id}",
-                doc_id=h.doc.doc_id,
-            )
-        )
-    return rows

@@ -14,10 +14,13 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 
 from core.embedding import Embedder
+from core.ids import source_url
 from core.schemas import ScoredChunk
-from core.store.links import DocLink
+from core.store.base import VectorStore
+from core.store.links import DocLink, resolve_links
 from service.answer.draft import DraftSentence
 from service.answer.extractive import extract
+from service.models import TrialRow
 
 #: A section path part that holds results (JATS "Results > Efficacy", MEDLINE "RESULTS").
 RESULTS_SECTION = re.compile(r"\b(results?|findings|conclusions?|efficacy|outcomes?)\b", re.I)
@@ -89,3 +92,63 @@ def render_publications(links: Sequence[DocLink], clean: Callable[[str], str]) -
         cells.append(text)
     more = len(links) - MAX_ROW_PUBLICATIONS
     return "; ".join(cells) + (f"; +{more} more" if more > 0 else "")
+
+
+def render_trials(
+    trials: Sequence[TrialRow],
+    clean: Callable[[str], str],
+    publications: Mapping[str, Sequence[DocLink]] | None = None,
+) -> str:
+    """Markdown table of trials (all values from stored trial records, sanitised by ``clean``;
+    links are built from the NCT number and the linked publications' identifiers). When one of
+    the trials has linked documents in the store (``publications``: trial doc id → links), a
+    ``publications`` column lists them (a table without any keeps its five columns)."""
+    if not trials:
+        return "No trial records were retrieved for this question."
+
+    def cell(text: str) -> str:
+        return clean(text).replace("|", "\\|") or "n/a"
+
+    head = "| NCT id | phase | status | conditions | title |"
+    rule = "|---|---|---|---|---|"
+    if not any((publications or {}).get(t.doc_id) for t in trials):
+        publications = None
+    if publications is not None:
+        head, rule = head + " publications |", rule + "---|"
+    rows = [head, rule]
+    for t in trials:
+        phases = ", ".join(t.phases)
+        conditions = "; ".join(t.conditions[:3]) + (" …" if len(t.conditions) > 3 else "")
+        row = (
+            f"| [{cell(t.nct_id)}]({t.url}) | {cell(phases)} | {cell(t.overall_status or '')} | "
+            f"{cell(conditions)} | {cell(t.title)} |"
+        )
+        if publications is not None:
+            row += f" {render_publications(publications.get(t.doc_id, []), clean)} |"
+        rows.append(row)
+    return "\n".join(rows)
+
+
+def trial_rows(
+    store: VectorStore, hits: Mapping[str, ScoredChunk], limit: int
+) -> tuple[list[TrialRow], dict[str, list[DocLink]]]:
+    """A report's trial rows (the ``limit`` best-scored trial records of ``hits``, by doc id)
+    and each one's linked documents in the store (one store query)."""
+    rows = []
+    for h in sorted(hits.values(), key=lambda h: (-h.score, h.chunk.doc_id))[:limit]:
+        t = h.doc.trial
+        if t is None:
+            continue
+        rows.append(
+            TrialRow(
+                nct_id=t.nct_id,
+                title=h.doc.title,
+                phases=t.phases,
+                overall_status=t.overall_status,
+                conditions=t.conditions,
+                interventions=t.interventions,
+                url=source_url(h.doc.identifiers) or f"https://clinicaltrials.gov/study/{t.nct_id}",
+                doc_id=h.doc.doc_id,
+            )
+        )
+    return rows, resolve_links(store, [hits[r.doc_id].doc for r in rows])
