@@ -389,7 +389,9 @@ class ClientStore:
         info = self._call("get_collection", self._client.get_collection, self.collection)
         have = set(info.payload_schema or {})
         for name, kind in INDEXED_FIELDS.items():
-            if name not in have:
+            if name in have:
+                continue
+            try:
                 self._call(
                     "create_payload_index",
                     self._client.create_payload_index,
@@ -397,6 +399,8 @@ class ClientStore:
                     field_name=name,
                     field_schema=_INDEX_TYPES[kind],
                 )
+            except StoreError as exc:  # e.g. a read-only API key: filters still work, unindexed
+                log.warning("payload field %s of %s is not indexed: %s", name, self.collection, exc)
 
     def _create(self) -> None:
         try:
