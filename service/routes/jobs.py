@@ -30,9 +30,11 @@ _UPLOAD_BODY: dict[str, Any] = {
                 "schema": {
                     "type": "object",
                     "required": ["files"],
+                    "additionalProperties": False,
                     "properties": {
                         "files": {
                             "type": "array",
+                            "minItems": 1,
                             "items": {"type": "string", "format": "binary"},
                             "description": "One part per file (any field name; each part needs a "
                             "filename, folders in it are kept): JATS/NLM XML, PDF, "
@@ -75,6 +77,13 @@ def _jobs(state: State) -> JobManager:
         202: {
             "description": "The files are spooled and the job queued (Location: its URL)",
             "content": {"application/json": {"example": _JOB_EXAMPLE}},
+            "links": {
+                "GetJob": {
+                    "operationId": "get_job",
+                    "parameters": {"job_id": "$response.body#/id"},
+                    "description": "The job this upload started",
+                }
+            },
         },
         **error_responses(400, 401, 413, 422, 429, 503),
         415: {
@@ -114,6 +123,7 @@ async def upload(request: Request, state: StateDep) -> JSONResponse:
 
 @router.get(
     "/jobs/{job_id}",
+    operation_id="get_job",
     summary="An ingest job: state, counts and report lines",
     response_model=Job,
     responses=error_responses(401, 404, 503),
