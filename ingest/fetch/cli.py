@@ -43,9 +43,7 @@ OutDir = Annotated[Path, typer.Argument(help="Folder the documents and the manif
 Query = Annotated[str, typer.Option("--query", "-q", help="Search query, in the source's syntax")]
 MaxRecords = Annotated[
     int | None,
-    typer.Option(
-        "--max", min=1, help="Fetch at most N documents in this run; the next run continues"
-    ),
+    typer.Option("--max", min=1, help="Stop after N documents in this run; the next run continues"),
 ]
 Ingest = Annotated[
     bool,
@@ -138,7 +136,9 @@ def trials(
     ] = None,
     since: Annotated[
         str | None,
-        typer.Option(help="Only studies whose last update was posted on or after this date"),
+        typer.Option(
+            help="Only studies whose last update was posted on or after this date (YYYY-MM-DD)"
+        ),
     ] = None,
     max_records: MaxRecords = None,
     ingest: Ingest = False,

@@ -11,7 +11,10 @@ recorded responses, and each derivation is named here:
   and paged by ``retstart``/``retmax``;
 - efetch: the recorded ``<article>`` / ``<PubmedArticle>`` elements of the requested ids, byte for
   byte, inside the recorded set's own header (several recorded files combined into one set);
-- PMC OA service: the recorded ``idIsNotOpenAccess`` answer for PMC3040717 (as recorded);
+- PMC OA service: the recorded ``idIsNotOpenAccess`` answer for PMC3040717 (as recorded); for
+  an id in ``oa_open``, the recorded ``from=`` answer (the only recorded ``<record>``) with its
+  record id replaced by the asked id;
+- ids in ``unfetchable`` are appended to esearch's IdList but efetch does not return them;
 - CT.gov: the two recorded Phelan-McDermid pages, chained by the recorded ``nextPageToken``;
   page 2's own ``nextPageToken`` is removed so the listing ends there (no page 3 was recorded)
   unless ``ctgov_end_after_page2`` is False.
@@ -84,6 +87,8 @@ class Replay:
     retry_after: str | None = None
     ctgov_end_after_page2: bool = True
     study_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    oa_open: set[str] = field(default_factory=set)  # PMC ids the OA service calls open access
+    unfetchable: dict[str, list[str]] = field(default_factory=dict)  # listed, efetch omits them
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def inject(self, route: str, *kinds: str) -> None:
@@ -215,6 +220,7 @@ class _Handler(BaseHTTPRequestHandler):
         if p.get("datetype") == "mdat" and "mindate" in p:
             low, high = _ncbi_date(p["mindate"]), _ncbi_date(p["maxdate"])
             ids = [i for i in ids if low <= entries[i].mdat <= high]
+        ids += state.unfetchable.get(db, [])
         start, size = int(p.get("retstart", 0)), int(p.get("retmax", 20))
         template = (
             EUTILS / "esearch_pmc_ecology_retmax200.xml"
@@ -233,7 +239,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, body, "text/xml")
 
     def _oa(self, p: dict[str, str]) -> None:
-        if p.get("id") == "PMC3040717":
+        pmcid = p.get("id", "")
+        if pmcid in self.replay.oa_open:
+            body = (API / "pmc-oa" / "oa_fcgi_from_date_resumption_trimmed.xml").read_bytes()
+            return self._send(200, body.replace(b"PMC3405500", pmcid.encode()), "text/xml")
+        if pmcid == "PMC3040717":
             body = (API / "pmc-oa" / "oa_fcgi_PMC3040717_idIsNotOpenAccess.xml").read_bytes()
             return self._send(200, body, "text/xml")
         self._send(404, b"not recorded", "text/plain")

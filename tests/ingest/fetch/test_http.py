@@ -111,4 +111,7 @@ def test_rate_limiter_spaces_starts_across_threads() -> None:
     for t in threads:
         t.join()
     starts.sort()
-    assert min(b - a for a, b in itertools.pairwise(starts)) >= 0.05
+    assert (
+        min(b - a for a, b in itertools.pairwise(starts)) >= 0.04
+    )  # 0.0525 planned, minus wake-up jitter
+    assert starts[-1] - starts[0] >= 5 * 0.0525 - 0.02

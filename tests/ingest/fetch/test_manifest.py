@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from core.cli import app
 from core.config import IngestSettings
 from ingest.discover import Skipped, discover
 from ingest.fetch.manifest import MANIFEST_NAME, Manifest, ManifestError, Record, now_iso
 from ingest.parsers.base import Source
-from tests.ingest.fetch.conftest import Fetch
+from tests.ingest.fetch.conftest import Fetch, runner
 from tests.ingest.fetch.helpers import events
 from tests.ingest.fetch.replay import Replay
 
@@ -52,3 +53,12 @@ def test_unwritable_out_dir_is_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(ManifestError, match="cannot use"):
         Manifest.open(blocker / "out")
+
+
+def test_help_names_the_three_sources_and_the_manifest(fetch: Fetch) -> None:
+    result = runner.invoke(app, ["fetch", "--help"])
+    assert result.exit_code == 0
+    for text in ("pmc", "pubmed", "trials", MANIFEST_NAME):
+        assert text in result.output
+    result = fetch("trials", "--query", "x", "--server", "http://127.0.0.1:9")
+    assert result.exit_code == 2 and "need --ingest" in result.output

@@ -131,3 +131,32 @@ def test_an_ncbi_error_page_ends_the_run_clearly(fetch: Fetch, replay: Replay) -
     assert result.exit_code == 1
     assert "NCBI error: Invalid db name specified: fleegle" in result.output
     assert not list(fetch.out.glob("*.nxml"))
+
+
+def test_an_article_the_oa_service_lists_is_kept(fetch: Fetch, replay: Replay) -> None:
+    """Derived: the OA service's answer for PMC3040717 is the recorded ``<record>`` of another
+    article with its id replaced (no single-id success answer was recorded)."""
+    replay.oa_open.add("PMC3040717")
+    assert fetch(*QUERY).exit_code == 0
+    assert doc_ids(fetch.out / "PMC3040717.nxml") == ["pmc:PMC3040717"]
+    assert records(fetch.out)["PMC3040717"]["version"] == "PMC3040717.1"
+
+
+def test_an_id_efetch_does_not_return_fails_and_is_asked_for_again(
+    fetch: Fetch, replay: Replay
+) -> None:
+    replay.unfetchable["pmc"] = ["1111111"]
+    result = fetch(*QUERY)
+    assert result.exit_code == 1
+    assert "failed PMC1111111: efetch db=pmc returned no record for id 1111111" in result.output
+    assert len(list(fetch.out.glob("*.nxml"))) == 2
+    assert events(fetch.out, "done")  # the run finished; the failure is recorded
+
+    replay.unfetchable.clear()  # the rerun lists nothing new, but retries the failed id
+    before = len(replay.log)
+    result = fetch(*QUERY)
+    assert result.exit_code == 1
+    assert [(r.route, r.params.get("id")) for r in replay.log[before:]] == [
+        ("esearch", None),
+        ("efetch", "1111111"),
+    ]
