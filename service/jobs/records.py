@@ -36,6 +36,9 @@ class JobFolder:
         self.records = root / "jobs"
         self.files_root = root / "files"
         self.incoming = root / "incoming"
+
+    def _ensure(self) -> None:
+        # created on first use: a service that never receives an upload leaves no trace
         for d in (self.records, self.files_root, self.incoming):
             d.mkdir(parents=True, exist_ok=True)
 
@@ -45,15 +48,19 @@ class JobFolder:
 
     def incoming_folder(self) -> Path:
         """A fresh folder (not created) for an upload that is arriving."""
+        self._ensure()
         return self.incoming / uuid.uuid4().hex
 
     def clear_incoming(self) -> None:
         """Remove uploads that never completed (their process died mid-upload)."""
+        if not self.incoming.is_dir():
+            return
         for leftover in self.incoming.iterdir():
             shutil.rmtree(leftover, ignore_errors=True)
 
     def save(self, job: JobSummary) -> None:
         """Write the record atomically (a crash leaves the old or the new one)."""
+        self._ensure()
         path = self.records / f"{job.id}.json"
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(job.model_dump_json(indent=1))
