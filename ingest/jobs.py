@@ -4,15 +4,14 @@ pipeline's counters and report lines and the shared job types of ``core.jobs``."
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, cast
 
-from core.fusion import Fusion
 from core.jobs import IngestRequest, JobCounts, JobEntry
-from core.schemas import DocumentMeta, ScoredChunk, SearchFilter, StoredChunk
-from core.sparse import SparseVec
-from core.store import PointData, RawPoint, StoreMeta, VectorStore
+from core.schemas import DocumentMeta
+from core.store import PointData, StoreMeta, VectorStore
 from ingest.pipeline import IngestStats, Pipeline, ReportEntry
 
 
@@ -53,7 +52,9 @@ def run(request: IngestRequest) -> JobCounts:
     """Ingest ``request.paths`` with :class:`~ingest.pipeline.Pipeline` (no index build: the
     caller decides when to optimize). Store failures propagate."""
     root = request.root
-    store = request.store if root is None else _RelativeSources(request.store, root)
+    store = (
+        request.store if root is None else cast(VectorStore, _RelativeSources(request.store, root))
+    )
     pipeline = Pipeline(
         request.settings,
         store,
@@ -88,48 +89,11 @@ class _RelativeSources:
             out.append(replace(p, doc=doc))
         self._inner.upsert(out)
 
-    def delete_doc_chunks(self, doc_id: str, from_ordinal: int = 0) -> None:
-        self._inner.delete_doc_chunks(doc_id, from_ordinal)
-
-    def retrieve(self, chunk_ids: Sequence[str]) -> list[StoredChunk]:
-        return self._inner.retrieve(chunk_ids)
-
-    def retrieve_raw(self, point_ids: Sequence[str]) -> list[RawPoint]:
-        return self._inner.retrieve_raw(point_ids)
-
-    def doc_chunks(self, doc_id: str, limit: int = 10_000) -> list[StoredChunk]:
-        return self._inner.doc_chunks(doc_id, limit)
-
-    def find_docs(self, field: str, value: str) -> set[str]:
-        return self._inner.find_docs(field, value)
-
-    def query(
-        self,
-        *,
-        dense: Sequence[float] | None,
-        sparse: SparseVec | None,
-        limit: int,
-        search_filter: SearchFilter | None = None,
-        fusion: Fusion = Fusion(),
-    ) -> list[ScoredChunk]:
-        return self._inner.query(
-            dense=dense, sparse=sparse, limit=limit, search_filter=search_filter, fusion=fusion
+    def set_doc_meta(self, meta: DocumentMeta) -> None:
+        self._inner.set_doc_meta(
+            meta.model_copy(update={"source_path": relative_name(meta.source_path, self._root)})
         )
 
-    def count(self, search_filter: SearchFilter | None = None) -> int:
-        return self._inner.count(search_filter)
-
-    def iter_points(self, batch: int = 256) -> Iterator[RawPoint]:
-        return self._inner.iter_points(batch)
-
-    def upsert_raw(self, points: Sequence[RawPoint]) -> None:
-        self._inner.upsert_raw(points)
-
-    def optimize(self) -> None:
-        self._inner.optimize()
-
-    def ping(self) -> None:
-        self._inner.ping()
-
-    def close(self) -> None:
-        """Not closed here: the caller owns the store."""
+    def __getattr__(self, name: str) -> Any:
+        # every other operation is the store's own (reads, deletes, optimize …)
+        return getattr(self._inner, name)
