@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from core.ids import all_urls, source_url
 from core.schemas import Identifiers, JsonInt, ScoredChunk, SearchFilter, SourceType, TrialInfo
+from core.store.links import DocLink
 
 RetrievalMode = Literal["dense", "sparse", "hybrid"]
 
@@ -346,6 +347,11 @@ class TrialRow(BaseModel):
     interventions: list[str]
     url: str
     doc_id: str
+    publications: list[DocLink] = Field(
+        default_factory=list,
+        description="Documents in the store linked to this trial (its own publications first): "
+        "the paper names the NCT number, or the trial record lists the paper as a reference",
+    )
 
 
 class AnswerResponse(BaseModel):

@@ -151,4 +151,7 @@ def trial_rows(
                 doc_id=h.doc.doc_id,
             )
         )
-    return rows, resolve_links(store, [hits[r.doc_id].doc for r in rows])
+    links = resolve_links(store, [hits[r.doc_id].doc for r in rows])
+    for row in rows:
+        row.publications = list(links.get(row.doc_id, ()))
+    return rows, links

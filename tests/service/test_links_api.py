@@ -99,6 +99,9 @@ def test_report_trial_row_lists_its_publication(client: TestClient) -> None:
         "/v1/report", json={"question": "Treatments for mild asthma, including clinical trials"}
     ).json()
     assert [t["doc_id"] for t in body["trials"]] == [TRIAL]
+    (publication,) = body["trials"][0]["publications"]  # the JSON row carries it too
+    assert publication["doc_id"] == PAPER and publication["own_publication"] is True
+    assert publication["url"] == "https://pubmed.ncbi.nlm.nih.gov/29768149/"
     table = body["answer"].split("## Relevant clinical trial records")[1].split("## Sources")[0]
     assert "| publications |" in table
     (row,) = [line for line in table.splitlines() if line.startswith(f"| [{SYGMA_NCT}]")]
