@@ -42,6 +42,16 @@ class JobCounts(BaseModel):
     failures: int = Field(0, description="Files or records that could not be ingested")
     skipped_files: int = Field(0, description="Files that are not documents (images, .txt, …)")
     seconds: float = Field(0.0, description="Time the pipeline ran")
+    relinked: int = Field(
+        0, description="Unchanged documents whose stored trial/paper links were rewritten"
+    )
+    docs_with_links: int = Field(
+        0, description="Documents read that name a trial (NCT number) or list a publication"
+    )
+    link_mentions: dict[str, int] = Field(
+        default_factory=dict,
+        description="Trial/paper mentions read, by where they were found (e.g. DataBankList)",
+    )
 
     @computed_field(description="Documents stored in this job")  # type: ignore[prop-decorator]
     @property

@@ -26,6 +26,9 @@ def counts_of(stats: IngestStats) -> JobCounts:
         failures=stats.failures,
         skipped_files=stats.skipped_files,
         seconds=stats.seconds,
+        relinked=stats.relinked,
+        docs_with_links=stats.docs_with_links,
+        link_mentions=dict(stats.link_mentions),
     )
 
 

@@ -105,6 +105,13 @@ def print_summary(
     table.add_row("duplicates (not stored twice)", str(counts.duplicates))
     table.add_row("skipped files (not documents)", str(counts.skipped_files))
     table.add_row("failures", str(counts.failures), style="red" if counts.failures else None)
+    mentions = ", ".join(f"{n} {where}" for where, n in sorted(counts.link_mentions.items()))
+    table.add_row(
+        "documents naming a trial or paper",
+        f"{counts.docs_with_links}" + (f" ({mentions})" if mentions else ""),
+    )
+    if counts.relinked:
+        table.add_row("unchanged, links rewritten", str(counts.relinked))
     table.add_row("points in collection", "?" if n_points is None else str(n_points))
     rate = counts.chunks / counts.seconds if counts.seconds else 0.0
     table.add_row("time", f"{counts.seconds:.1f} s ({rate:.1f} chunks/s)")
