@@ -188,7 +188,7 @@ def _tar_members(
         if is_pmc_package and not m.name.endswith(".nxml"):
             yield Skipped(f"{name}!{m.name}", "PMC package asset (the .nxml article is ingested)")
             continue
-        if os.path.basename(m.name).startswith(".") or _non_document(m.name):
+        if os.path.basename(m.name).startswith(".") or non_document(m.name):
             yield Skipped(f"{name}!{m.name}", "not a document file type")
             continue
         fh = tar.extractfile(m)
@@ -235,7 +235,7 @@ def _zip_members(
                 f"member too large ({info.file_size} bytes > limit {limits.max_member_bytes})",
             )
             continue
-        if os.path.basename(info.filename).startswith(".") or _non_document(info.filename):
+        if os.path.basename(info.filename).startswith(".") or non_document(info.filename):
             yield Skipped(f"{name}!{info.filename}", "not a document file type")
             continue
         try:
@@ -251,7 +251,8 @@ def _zip_members(
         yield from _nested(name, info.filename, member_data, limits, depth)
 
 
-def _non_document(name: str) -> bool:
+def non_document(name: str) -> bool:
+    """A file that is never a document (image, text, table…): counted as skipped, not parsed."""
     lower = name.lower()
     return any(lower.endswith(ext) for ext in NON_DOCUMENT_EXTENSIONS)
 
@@ -272,7 +273,8 @@ def _read_file(path: Path, limits: IngestSettings) -> bytes | RecordFailure:
         return RecordFailure(str(path), "file", f"cannot read: {exc.strerror or exc}")
 
 
-def _walk(root: Path) -> Iterator[Path | RecordFailure]:
+def walk(root: Path) -> Iterator[Path | RecordFailure]:
+    """The files under ``root`` (links not followed), and a failure for each unreadable folder."""
     errors: list[OSError] = []
     for dirpath, dirnames, filenames in os.walk(root, onerror=errors.append, followlinks=False):
         while errors:
@@ -300,10 +302,10 @@ def discover(paths: list[Path], limits: IngestSettings) -> Iterator[Discovered]:
             yield RecordFailure(str(path), "path", "no such file or directory")
             continue
         if path.is_dir():
-            for item in _walk(path):
+            for item in walk(path):
                 if isinstance(item, RecordFailure):
                     yield item
-                elif _non_document(item.name):
+                elif non_document(item.name):
                     yield Skipped(str(item), "not a document file type")
                 else:
                     yield from _from_file(item, limits)

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from core.jobs import Job, JobCounts, JobEntry
-from ingest.discover import _non_document, _walk
+from ingest.discover import non_document, walk
 from ingest.progress import IngestView, print_summary
 
 #: The service's API key setting, read here too: one variable for both ends.
@@ -76,14 +76,14 @@ def collect(paths: list[Path]) -> tuple[list[Upload], list[JobEntry]]:
             )
         elif path.is_dir():
             top = path.resolve().name or "root"
-            for item in _walk(path):
+            for item in walk(path):
                 if not isinstance(item, Path):
                     entries.append(
                         JobEntry(
                             kind="failure", file=item.source, record=item.record, reason=item.reason
                         )
                     )
-                elif _non_document(item.name):
+                elif non_document(item.name):
                     entries.append(
                         JobEntry(kind="skipped", file=str(item), reason="not a document file type")
                     )
