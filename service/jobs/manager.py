@@ -40,6 +40,9 @@ log = logging.getLogger("litrag.service")
 ENTRIES_PAGE = 1000
 #: Seconds between writes of a running job's record (its counters).
 SAVE_EVERY_S = 1.0
+#: Runs a job gets when the service keeps dying during it (e.g. a file that exhausts memory):
+#: after that it is failed at start instead of taking the service down again at every restart.
+MAX_ATTEMPTS = 3
 
 
 @dataclass
@@ -81,7 +84,19 @@ class JobManager:
         """Load the records, queue again what was unfinished, start the worker."""
         self.folder.clear_incoming()
         for job in self.folder.load_all():
-            if job.state in ("queued", "running"):
+            if job.state == "running" and job.attempts >= MAX_ATTEMPTS:
+                job = job.model_copy(
+                    update={
+                        "state": "failed",
+                        "phase": "",
+                        "finished_at": _now(),
+                        "error": f"the service stopped during each of this job's {job.attempts} "
+                        "runs; it is not run again (its files are kept for a rerun by hand)",
+                    }
+                )
+                log.error("job %s: %s", job.id, job.error)
+                self.folder.save(job)
+            elif job.state in ("queued", "running"):
                 if job.state == "running":
                     log.warning(
                         "job %s was running when the service stopped: running it again", job.id
