@@ -32,6 +32,13 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
         f"{live.base_url}/openapi.json",
         "--checks",
         "all",
+        # The one check left out: POST /v1/documents answers 202 with an ingest *job* (resource
+        # GET /v1/jobs/{job_id}, as its Location header and OpenAPI link say), but schemathesis
+        # infers from the path prefix that the job id names a document and reports the 404 of
+        # GET /v1/documents/{job id} as "created resource not found". No other POST creates a
+        # resource (search, answer, report, check and chat are queries), so nothing else is lost.
+        "--exclude-checks",
+        "ensure_resource_availability",
         "--mode",
         "all",
         "--max-examples",
