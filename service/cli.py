@@ -17,12 +17,12 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default service.host)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default service.port)")] = None,
 ) -> None:
-    """Serve the web page (/), /v1/search, /v1/answer, /v1/report, /v1/check, /v1/documents,
-    /v1/chunks, the OpenAI-compatible /v1/chat/completions and /v1/models, /healthz, /readyz
-    and /metrics (Prometheus).
+    """Serve the web page (/), /v1/search, /v1/answer, /v1/report, /v1/check, /v1/documents
+    (read; POST uploads files into an ingest job), /v1/jobs, /v1/chunks, the OpenAI-compatible
+    /v1/chat/completions and /v1/models, /healthz, /readyz and /metrics (Prometheus).
 
-    Opens the configured store (the embedded Edge store is single-process: stop the service
-    before running `litrag ingest` on the same store). OpenAPI docs at /docs.
+    Opens the configured store (the embedded Edge store is single-process: while the service
+    runs, add documents with `litrag ingest --server URL PATH...`). OpenAPI docs at /docs.
     """
     import uvicorn
 
