@@ -12,7 +12,8 @@ from typing import Any, cast
 from core.jobs import IngestRequest, JobCounts, JobEntry
 from core.schemas import DocumentMeta
 from core.store import PointData, StoreMeta, VectorStore
-from ingest.pipeline import IngestStats, Pipeline, ReportEntry
+from ingest.pipeline import Pipeline
+from ingest.stats import IngestStats, ReportEntry
 
 
 def counts_of(stats: IngestStats) -> JobCounts:

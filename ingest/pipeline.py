@@ -21,11 +21,10 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 from core.chunking import chunk_document
 from core.config import Settings
@@ -38,51 +37,10 @@ from core.store.base import IDENTIFIER_FIELDS
 from ingest.discover import Skipped, discover
 from ingest.formats import parse_source
 from ingest.parsers.base import RecordFailure
+from ingest.stats import IngestStats, ReportEntry
 
 #: Fuller sources of the same article win over thinner ones.
 PRECEDENCE = {SourceType.ARTICLE: 3, SourceType.PDF: 2, SourceType.ABSTRACT: 1, SourceType.TRIAL: 0}
-
-ReportKind = Literal["failure", "duplicate", "skipped", "replaced"]
-
-
-@dataclass(frozen=True, slots=True)
-class ReportEntry:
-    """One line of the JSON lines report."""
-
-    kind: ReportKind
-    file: str
-    record: str | None
-    reason: str
-    doc_id: str | None = None
-
-
-@dataclass(slots=True)
-class IngestStats:
-    """Counters shown in the summary table."""
-
-    documents: Counter[str] = field(default_factory=Counter)  # stored, by source type
-    chunks: int = 0
-    unchanged: int = 0
-    relinked: int = 0  # unchanged documents whose stored links were rewritten
-    replaced_docs: int = 0
-    #: other documents' identifiers stated by the documents read, by source and by relation
-    link_mentions: Counter[str] = field(default_factory=Counter)
-    link_relations: Counter[str] = field(default_factory=Counter)
-    docs_with_links: int = 0
-    duplicates: int = 0
-    failures: int = 0
-    skipped_files: int = 0
-    seconds: float = 0.0
-    # time spent in each stage (the stages overlap: parse/chunk and write run in threads)
-    parse_seconds: float = 0.0  # discover + parse + chunk (producer thread)
-    embed_seconds: float = 0.0  # dense vectors
-    sparse_seconds: float = 0.0  # BM25 vectors
-    write_seconds: float = 0.0  # upserts and deletes (writer thread)
-
-    @property
-    def stored_documents(self) -> int:
-        """Documents written in this run."""
-        return sum(self.documents.values())
 
 
 @dataclass(slots=True)

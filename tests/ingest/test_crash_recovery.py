@@ -16,7 +16,8 @@ import pytest
 from core.config import Settings, StoreSettings
 from core.sparse import SparseEncoder
 from core.store import meta_for, open_store
-from ingest.pipeline import IngestStats, Pipeline
+from ingest.pipeline import Pipeline
+from ingest.stats import IngestStats
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 ARTICLE = "jats/elife/elife07586.xml"  # small real eLife article (CC-BY)

@@ -15,7 +15,8 @@ from core.embedding import Embedder
 from core.sparse import SparseEncoder
 from core.store import VectorStore, meta_for, open_store
 from core.store.links import links_of
-from ingest.pipeline import IngestStats, Pipeline, ReportEntry
+from ingest.pipeline import Pipeline
+from ingest.stats import IngestStats, ReportEntry
 from tests.core.test_links_store import SYGMA_NCT, relabelled_trial
 
 PAPER = "pubmed/pubmed-29768149.xml"

@@ -19,7 +19,8 @@ import pytest
 from core.config import IngestSettings, Settings
 from core.sparse import SparseEncoder
 from core.store import VectorStore, meta_for, open_store
-from ingest.pipeline import Pipeline, ReportEntry
+from ingest.pipeline import Pipeline
+from ingest.stats import ReportEntry
 
 GOOD_JATS = "jats/elife/elife07586.xml"  # small real eLife article (CC-BY)
 GOOD_TRIAL = "ctgov-legacy-xml/NCT00000102.xml"

@@ -28,7 +28,8 @@ from core.ids import all_urls, source_url
 from core.schemas import Identifiers
 from core.sparse import SparseEncoder
 from core.store import meta_for, open_store
-from ingest.pipeline import IngestStats, Pipeline, ReportEntry
+from ingest.pipeline import Pipeline
+from ingest.stats import IngestStats, ReportEntry
 from service.app import create_app
 from tests.conftest import SAMPLES
 from tests.service.stub_llm import StubLLM
