@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -13,12 +12,12 @@ from openai.types.chat import ChatCompletionMessageParam
 from core.config import Settings
 from core.embedding import CachedEmbedder, Embedder
 from core.retrieval import Retriever
-from core.schemas import ScoredChunk, SearchFilter, SourceType
+from core.schemas import ScoredChunk, SearchFilter
 from core.store.links import DocLink, resolve_links
 from core.verify import Verifier, make_verifier
 from core.verify.terms import term_in
 from service.answer import prompts
-from service.answer.compose import Composed, check_all, compose
+from service.answer.compose import Composed, compose
 from service.answer.coverage import Coverage, assess
 from service.answer.draft import Draft, DraftSentence, parse_cited_text
 from service.answer.events import Delta, Event, Final, Passages, Question
@@ -36,10 +35,17 @@ from service.answer.plan import (
     OVERVIEW,
     excluded_scope,
     is_trials_facet,
-    plan_sections,
+    plan_report,
     retrieval_query,
 )
 from service.answer.regenerate import Generation, with_regeneration
+from service.answer.results import (
+    final_response,
+    supported_by_any,
+    timings_ms,
+    unique_hits,
+    with_trials,
+)
 from service.answer.safety import (
     DeltaBuffer,
     MarkdownSanitiser,
@@ -273,7 +279,7 @@ class AnswerEngine:
         if generator == "extractive" and hits:
             hits, more_ms = self._about_missing_terms(req, hits)
             retrieve_ms += more_ms
-            gap = find_gap(req.text, hits, _supported_by_any(verifier))
+            gap = find_gap(req.text, hits, supported_by_any(verifier))
             # trial records the question names (or any, for a question about trials) are
             # stated as facts sentences; their record passages join the retrieved ones
             terms = [gap.subject] if gap and gap.subject else identity_terms(req.text)
@@ -319,8 +325,8 @@ class AnswerEngine:
         policy = req.unsupported or self.settings.answer.unsupported
         composed = self._compose(draft, hits, verifier, policy, generator, generations)
         t3 = time.perf_counter()
-        timings = _timings(t0, t1, t2, t3, retrieve_ms)
-        yield Final(_final(req, "answer", composed, generator, degraded, timings, None))
+        timings = timings_ms(t0, t1, t2, t3, retrieve_ms)
+        yield Final(final_response(req, "answer", composed, generator, degraded, timings, None))
 
     def _about_missing_terms(
         self, req: Question, hits: list[ScoredChunk]
@@ -372,40 +378,16 @@ class AnswerEngine:
         return [*lead, *facts, *found]
 
     # -- report mode --------------------------------------------------------------------------
-    def _plan(self, question: str) -> list[tuple[str, str]]:
-        n = self.settings.answer.report_max_sections
-        if self.llm is not None:
-            try:
-                raw = self.llm.complete(
-                    [
-                        {
-                            "role": "user",
-                            "content": prompts.SUBQUESTIONS.format(n=n, question=question),
-                        }
-                    ]
-                )
-                items = json.loads(raw[raw.index("[") : raw.rindex("]") + 1])
-                plan = [
-                    (str(x["title"]).strip(), retrieval_query(str(x["question"])))
-                    for x in items
-                    if isinstance(x, dict) and x.get("title") and x.get("question")
-                ][:n]
-                if plan:
-                    return plan
-            except (LLMError, ValueError, KeyError, TypeError):
-                pass  # a plan is not worth failing the report for: fall back to the facet split
-        return plan_sections(question, n)
-
     def _report_events(self, req: Question) -> Iterator[Event]:
         t0 = time.perf_counter()
         generator = self._generator(req)
         a = self.settings.answer
         top_k = req.top_k or a.top_k
-        plan = self._plan(req.text)
+        plan = plan_report(self.llm, req.text, a.report_max_sections)
         retrieve_ms = 0.0
         sections: list[_Section] = []
         used: set[str] = set()
-        trial_filter = _with_trials(req.filters)
+        trial_filter = with_trials(req.filters)
         trial_hits: dict[str, ScoredChunk] = {}
         for title, query in plan:
             flt = trial_filter if is_trials_facet(title) else req.filters
@@ -424,7 +406,7 @@ class AnswerEngine:
                 best = trial_hits.get(h.chunk.doc_id)
                 if best is None or h.score > best.score:
                     trial_hits[h.chunk.doc_id] = h
-        all_hits = _unique(h for s in sections for h in s.hits)
+        all_hits = unique_hits(h for s in sections for h in s.hits)
         yield Passages([Passage.of(i + 1, h) for i, h in enumerate(all_hits)])
         t1 = time.perf_counter()
         draft = Draft()
@@ -479,65 +461,5 @@ class AnswerEngine:
             publications,
         )
         t3 = time.perf_counter()
-        timings = _timings(t0, t1, t2, t3, retrieve_ms)
-        yield Final(_final(req, "report", composed, generator, degraded, timings, trials))
-
-
-def _supported_by_any(verifier: Verifier) -> Callable[[str, Sequence[ScoredChunk]], bool]:
-    """Whether the verifier finds a claim supported by one of the passages (each on its own)."""
-
-    def supported(claim: str, passages: Sequence[ScoredChunk]) -> bool:
-        return any(s.supported for s in check_all(verifier, [(claim, [h]) for h in passages]))
-
-    return supported
-
-
-def _final(
-    req: Question,
-    mode: Literal["answer", "report"],
-    composed: Composed,
-    generator: Literal["extractive", "llm"],
-    degraded: bool,
-    timings: dict[str, float],
-    trials: list[TrialRow] | None,
-) -> AnswerResponse:
-    """The verified response the ``Final`` event carries."""
-    answer, sections, citations, sources, passages, verification = composed
-    return AnswerResponse(
-        question=req.text,
-        mode=mode,
-        answer=answer,
-        sections=sections,
-        trials=trials,
-        citations=citations,
-        sources=sources,
-        passages=passages,
-        verification=verification,
-        generator=generator,
-        degraded=degraded,
-        timings=timings,
-    )
-
-
-def _timings(t0: float, t1: float, t2: float, t3: float, retrieve_ms: float) -> dict[str, float]:
-    return {
-        "retrieve_ms": round(retrieve_ms, 1),
-        "generate_ms": round((t2 - t1) * 1000, 1),
-        "verify_ms": round((t3 - t2) * 1000, 1),
-        "total_ms": round((t3 - t0) * 1000, 1),
-    }
-
-
-def _unique(hits: Iterator[ScoredChunk] | list[ScoredChunk]) -> list[ScoredChunk]:
-    seen: set[str] = set()
-    out = []
-    for h in hits:
-        if h.chunk.chunk_id not in seen:
-            seen.add(h.chunk.chunk_id)
-            out.append(h)
-    return out
-
-
-def _with_trials(flt: SearchFilter | None) -> SearchFilter:
-    base = flt.model_copy() if flt else SearchFilter()
-    return base.model_copy(update={"source_types": [SourceType.TRIAL]})
+        timings = timings_ms(t0, t1, t2, t3, retrieve_ms)
+        yield Final(final_response(req, "report", composed, generator, degraded, timings, trials))

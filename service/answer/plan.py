@@ -8,9 +8,12 @@ removed from retrieval queries, where it would pull in exactly what the user wan
 
 from __future__ import annotations
 
+import json
 import re
 
 from core.verify.terms import key_terms
+from service.answer import prompts
+from service.answer.llm import LLMClient, LLMError
 
 _QWORDS = re.compile(
     r"^(what|which|how|why|who|where|when)\s+(are|is|were|was|do|does|did|can|could|should|have|"
@@ -88,3 +91,29 @@ def plan_sections(question: str, max_sections: int) -> list[tuple[str, str]]:
         if len(sections) >= max_sections:
             break
     return sections
+
+
+def plan_report(llm: LLMClient | None, question: str, n: int) -> list[tuple[str, str]]:
+    """A report's sections (title, retrieval query): the LLM's sub-questions when one is
+    configured and answers usably, else the facet split of :func:`plan_sections`."""
+    if llm is not None:
+        try:
+            raw = llm.complete(
+                [
+                    {
+                        "role": "user",
+                        "content": prompts.SUBQUESTIONS.format(n=n, question=question),
+                    }
+                ]
+            )
+            items = json.loads(raw[raw.index("[") : raw.rindex("]") + 1])
+            plan = [
+                (str(x["title"]).strip(), retrieval_query(str(x["question"])))
+                for x in items
+                if isinstance(x, dict) and x.get("title") and x.get("question")
+            ][:n]
+            if plan:
+                return plan
+        except (LLMError, ValueError, KeyError, TypeError):
+            pass  # a plan is not worth failing the report for: fall back to the facet split
+    return plan_sections(question, n)
