@@ -26,7 +26,9 @@ from core.store import VectorStore
 RUNNER_GROUP = "litrag.ingest"
 
 ReportKind = Literal["failure", "duplicate", "skipped", "replaced"]
-JobState = Literal["queued", "running", "succeeded", "failed"]
+JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+#: States a job does not leave.
+ENDED_STATES: tuple[JobState, ...] = ("succeeded", "failed", "cancelled")
 
 
 class JobCounts(BaseModel):
@@ -83,7 +85,9 @@ class JobSummary(BaseModel):
     id: str
     state: JobState = Field(
         description="queued → running → succeeded (even with per-file failures: see counts) or "
-        "failed (the job itself stopped: store error, spooled files lost)"
+        "failed (the job itself stopped: store error, spooled files lost); or cancelled "
+        "(DELETE /v1/jobs/{id}: a queued job never ran, a running one stopped with what it had "
+        "stored in counts; never run again; uploading the same files again finishes the work)"
     )
     created_at: datetime
     started_at: datetime | None = None
@@ -98,6 +102,11 @@ class JobSummary(BaseModel):
     points: int | None = Field(None, description="Points in the collection once the job ended")
     attempts: int = Field(0, description="Runs started (a job running at a crash runs again)")
     position: int | None = Field(None, description="Jobs ahead of a queued job")
+    cancel_requested_at: datetime | None = Field(
+        None,
+        description="When DELETE /v1/jobs/{id} asked this job to stop (a running job stops at "
+        "its next embedding call, then its state is cancelled)",
+    )
 
 
 class Job(JobSummary):

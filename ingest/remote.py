@@ -4,6 +4,10 @@ Directories are walked as a local ingest walks them (sorted, hidden entries and 
 never documents left out, those reported as skipped here); archives are sent as they are. The
 files go in one streamed ``multipart/form-data`` request (each file read in blocks, never whole),
 the job is polled until it ends, and its report lines come back with their local paths.
+
+The job belongs to the service, not to this client: Ctrl-C stops following it (exit 130) and
+says how to follow or cancel it; it never cancels it. A job cancelled by someone else
+(``DELETE /v1/jobs/{id}``) ends the run with exit 1 and says so.
 """
 
 from __future__ import annotations
@@ -20,19 +24,29 @@ import httpx
 from rich.console import Console
 from rich.markup import escape
 
-from core.jobs import Job, JobCounts, JobEntry
+from core.jobs import ENDED_STATES, Job, JobCounts, JobEntry
 from ingest.discover import non_document, walk
 from ingest.progress import IngestView, print_summary
 
 #: The service's API key setting, read here too: one variable for both ends.
 API_KEY_ENV = "LITRAG_SERVICE__API_KEY"
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
+#: Ctrl-C: the shell's code for a process ended by SIGINT (128 + 2); the job goes on
+EXIT_INTERRUPTED = 130
 _BLOCK = 256 * 1024
 POLL_S = 0.5
 
 
 class RemoteError(Exception):
     """The service could not be reached or refused the request (exit code 2)."""
+
+
+class _Detached(Exception):
+    """Ctrl-C: this client stopped following; ``job`` (None: the upload was cut short) goes on."""
+
+    def __init__(self, job: Job | None) -> None:
+        super().__init__()
+        self.job = job
 
 
 @dataclass(frozen=True)
@@ -217,6 +231,9 @@ def ingest_remote(
         if report:
             report_fh = report.open("w", encoding="utf-8")
         job = _follow(client, uploads, local, console, report_fh)
+    except _Detached as stop:
+        _print_detached(console, client.server, stop.job)
+        return EXIT_INTERRUPTED
     except RemoteError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")
         return EXIT_USAGE
@@ -233,7 +250,29 @@ def ingest_remote(
     if job is not None and job.state == "failed":
         console.print(f"[red]job {job.id} failed:[/red] {escape(job.error or 'unknown error')}")
         return EXIT_FAILURES
+    if job is not None and job.state == "cancelled":
+        console.print(
+            f"[red]job {job.id} was cancelled[/red] (DELETE /v1/jobs/{job.id}) before it "
+            f"finished: {job.counts.stored_documents} documents ({job.counts.chunks} chunks) "
+            "were stored until then and stay; run the same command again to ingest the rest"
+        )
+        return EXIT_FAILURES
     return EXIT_FAILURES if counts.failures else EXIT_OK
+
+
+def _print_detached(console: Console, server: str, job: Job | None) -> None:
+    if job is None:
+        console.print(
+            "[yellow]interrupted during the upload:[/yellow] no job was queued unless the "
+            f"service had received every file (GET {server}/v1/jobs lists the recent ones)"
+        )
+        return
+    url = f"{server}/v1/jobs/{job.id}"
+    console.print(
+        f"[yellow]stopped following job {job.id}[/yellow]; it goes on in the service.\n"
+        f"  follow it: GET {url}\n"
+        f"  cancel it: DELETE {url}"
+    )
 
 
 def _with_local(counts: JobCounts, local: list[JobEntry]) -> JobCounts:
@@ -261,7 +300,11 @@ def _follow(
         if not uploads:
             return None
         view.phase("uploading")
-        job = client.upload(uploads)
+        try:
+            job = client.upload(uploads)
+        except KeyboardInterrupt:
+            raise _Detached(None) from None
+        console.print(f"job {job.id}: {client.server}/v1/jobs/{job.id}")
         seen = 0
         try:
             while True:
@@ -270,16 +313,12 @@ def _follow(
                     view.on_report(_localised(entry, names))
                 seen = job.entries_from + len(job.entries)
                 view.on_progress(_with_local(job.counts, local))
-                if job.state in ("succeeded", "failed"):
+                if job.state in ENDED_STATES:
                     return job
                 time.sleep(POLL_S)
                 job = client.job(job.id, entries_from=seen)
         except KeyboardInterrupt:
-            console.print(
-                f"stopped following; job {job.id} goes on in the service: "
-                f"GET {client.server}/v1/jobs/{job.id}"
-            )
-            raise
+            raise _Detached(job) from None
 
 
 def _localised(entry: JobEntry, names: dict[str, str]) -> JobEntry:

@@ -182,7 +182,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,  # served by routes/docs.py from packaged assets (no CDN)
         redoc_url=None,
     )
-    metrics = Metrics(lambda: state.store, lambda: (state.queue, state.cache))
+    metrics = Metrics(lambda: state.store, lambda: (state.queue, state.cache), lambda: state.jobs)
     app.state.litrag = state
     app.state.metrics = metrics
     app.add_middleware(

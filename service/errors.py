@@ -92,6 +92,12 @@ class JobQueueFull(ApiError):
     status, kind = 429, "job_queue_full"
 
 
+class JobEnded(ApiError):
+    """A job that has already succeeded or failed cannot be cancelled."""
+
+    status, kind = 409, "job_already_ended"
+
+
 @dataclass(frozen=True)
 class Problem:
     """How one exception is answered."""
@@ -190,6 +196,7 @@ ERROR_STATUSES: dict[int, str] = {
     400: "Body is not readable JSON (syntax, nesting depth, encoding)",
     401: "Missing or invalid API key",
     404: "Not found",
+    409: "The ingest job has already ended (succeeded or failed): nothing to cancel",
     413: "Upload over a size or file-count limit",
     415: "Body sent with a content type other than application/json",
     422: "Invalid request or a limit exceeded",

@@ -1,6 +1,6 @@
 """Prometheus metrics: requests by route and status with latency, answers by verdict, store
-points, the model queue's calls and the vector cache. One registry per application (tests build
-many apps in one process)."""
+points, the model queue's calls and the vector cache, the ingest jobs. One registry per
+application (tests build many apps in one process)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import StoreError
+from core.jobs import ENDED_STATES
 from core.store import VectorStore
+from service.jobs import JobManager
 from service.model_queue import EmbeddingQueue, VectorCache
 from service.models import AnswerResponse
 
@@ -71,6 +73,58 @@ class _ModelQueue(Collector):
         return out
 
 
+class _Jobs(Collector):
+    """The ingest jobs (``POST /v1/documents``), read at scrape time (absent without a job
+    queue): queued and running now, ended since the service started by final state, and the
+    documents and chunks they stored (counted while a job runs, cancelled jobs' too)."""
+
+    def __init__(self, jobs: Callable[[], JobManager | None]) -> None:
+        self._jobs = jobs
+
+    def collect(self) -> list[CounterMetricFamily | GaugeMetricFamily]:
+        jobs = self._jobs()
+        if jobs is None:
+            return []
+        stats = jobs.stats()
+        now = GaugeMetricFamily(
+            "litrag_jobs", "Ingest jobs queued or running now", labels=["state"]
+        )
+        now.add_metric(["queued"], stats.queued)
+        now.add_metric(["running"], stats.running)
+        ended = CounterMetricFamily(
+            "litrag_jobs_ended",
+            "Ingest jobs that ended since the service started, by final state",
+            labels=["state"],
+        )
+        for state in ENDED_STATES:
+            ended.add_metric([state], stats.ended.get(state, 0))
+        documents = CounterMetricFamily(
+            "litrag_jobs_documents",
+            "Documents stored by ingest jobs since the service started, by source type",
+            labels=["source_type"],
+        )
+        for source_type, n in sorted(stats.documents.items()):
+            documents.add_metric([source_type], n)
+        return [
+            now,
+            ended,
+            documents,
+            CounterMetricFamily(
+                "litrag_jobs_chunks",
+                "Chunks stored by ingest jobs since the service started",
+                value=stats.chunks,
+            ),
+            GaugeMetricFamily(
+                "litrag_jobs_queue_length", "Ingest jobs waiting to run", value=stats.queued
+            ),
+            GaugeMetricFamily(
+                "litrag_jobs_queue_limit",
+                "Most ingest jobs that may wait (LITRAG_SERVICE__MAX_QUEUED_JOBS; more: 429)",
+                value=stats.queue_limit,
+            ),
+        ]
+
+
 class Metrics:
     """The application's metrics and their registry."""
 
@@ -78,6 +132,7 @@ class Metrics:
         self,
         store: Callable[[], VectorStore | None],
         queue: Callable[[], tuple[EmbeddingQueue | None, VectorCache | None]],
+        jobs: Callable[[], JobManager | None],
     ) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
@@ -107,6 +162,7 @@ class Metrics:
         )
         self.registry.register(_StorePoints(store))
         self.registry.register(_ModelQueue(queue))
+        self.registry.register(_Jobs(jobs))
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

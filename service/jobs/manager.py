@@ -8,9 +8,14 @@ the service goes on answering.
   embedded first. At the end it builds the index (Edge ``optimize``) and records the point count.
 - Records are persisted (``service.jobs.records``). At start, a job that was queued or running
   when the process died runs again from its spooled files: the pipeline skips what is already
-  stored as it is and rewrites the rest, so a rerun repairs the store.
+  stored as it is and rewrites the rest, so a rerun repairs the store (``service.jobs.recovery``
+  says which jobs do not).
 - A succeeded job's files are removed; a failed job's are kept (the newest
   ``jobs_keep_failed_files``) for a rerun by hand.
+- ``cancel``: a queued job leaves the queue at once; a running one is asked to stop and ends at
+  its next embedding call (or the next document it finds already stored), leaving the store as a
+  crash would: whole batches written, the rest not, which a rerun of the same files repairs. A
+  cancelled job's files are removed and it never runs again, not even after a restart.
 """
 
 from __future__ import annotations
@@ -19,20 +24,32 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
 from core.config import Settings
-from core.embedding import Embedder, Matrix, WrappedEmbedder
+from core.embedding import Embedder
 from core.errors import EmbeddingError, LitragError
-from core.jobs import IngestRequest, IngestRunner, Job, JobCounts, JobEntry, JobFile, JobSummary
+from core.jobs import (
+    ENDED_STATES,
+    IngestRequest,
+    IngestRunner,
+    Job,
+    JobCounts,
+    JobEntry,
+    JobFile,
+    JobSummary,
+)
 from core.sparse import SparseEncoder
 from core.store import VectorStore
-from service.errors import JobQueueFull, NotFound
+from service.errors import JobEnded, JobQueueFull, NotFound
 from service.jobs.records import JobFolder, new_job_id
+from service.jobs.recovery import recover
+from service.jobs.stopping import StoppableEmbedder
+from service.jobs.tally import JobStats, JobTally, progress_of
 
 log = logging.getLogger("litrag.service")
 
@@ -40,9 +57,6 @@ log = logging.getLogger("litrag.service")
 ENTRIES_PAGE = 1000
 #: Seconds between writes of a running job's record (its counters).
 SAVE_EVERY_S = 1.0
-#: Runs a job gets when the service keeps dying during it (e.g. a file that exhausts memory):
-#: after that it is failed at start instead of taking the service down again at every restart.
-MAX_ATTEMPTS = 3
 
 
 @dataclass
@@ -76,34 +90,25 @@ class JobManager:
         self._jobs: dict[str, JobSummary] = {}
         self._pending: deque[str] = deque()
         self._current: str | None = None
+        self._cancel: str | None = None  # the running job DELETE asked to stop
         self._stopping = False
+        self.tally = JobTally()
         self._thread = threading.Thread(target=self._work, name="litrag-ingest-jobs", daemon=True)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
         """Load the records, queue again what was unfinished, start the worker."""
         self.folder.clear_incoming()
-        for job in self.folder.load_all():
-            if job.state == "running" and job.attempts >= MAX_ATTEMPTS:
-                job = job.model_copy(
-                    update={
-                        "state": "failed",
-                        "phase": "",
-                        "finished_at": _now(),
-                        "error": f"the service stopped during each of this job's {job.attempts} "
-                        "runs; it is not run again (its files are kept for a rerun by hand)",
-                    }
-                )
-                log.error("job %s: %s", job.id, job.error)
+        for old in self.folder.load_all():
+            job = recover(old)
+            if job != old:
                 self.folder.save(job)
-            elif job.state in ("queued", "running"):
-                if job.state == "running":
-                    log.warning(
-                        "job %s was running when the service stopped: running it again", job.id
-                    )
-                job = job.model_copy(update={"state": "queued", "phase": ""})
-                self.folder.save(job)
+                if job.state != "queued":
+                    self.tally.ended(job.state)
+            if job.state == "queued":
                 self._pending.append(job.id)
+            elif job.state == "cancelled":
+                self.folder.delete_files(job.id)  # a crash may have left them
             self._jobs[job.id] = job
         self._thread.start()
 
@@ -165,6 +170,58 @@ class JobManager:
             ids = sorted(self._jobs, reverse=True)[:limit]
             return [self._with_position(self._jobs[i]) for i in ids]
 
+    def cancel(self, job_id: str) -> Job:
+        """Cancel the job: a queued one at once (state ``cancelled``, files removed); a running
+        one is asked to stop (``cancel_requested_at`` set, still ``running`` until the worker
+        reaches its next embedding call). A cancelled job is returned as it is. NotFound;
+        JobEnded when it has succeeded or failed."""
+        removed = False
+        with self._cond:
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise NotFound(f"no ingest job {job_id!r}", param="job_id")
+            if job.state in ("succeeded", "failed"):
+                raise JobEnded(
+                    f"ingest job {job_id!r} has already ended ({job.state} at "
+                    f"{job.finished_at:%Y-%m-%dT%H:%M:%SZ}): there is nothing to cancel",
+                    param="job_id",
+                )
+            now = _now()
+            if job.state == "cancelled" or job.cancel_requested_at is not None:
+                pass  # cancelled before, or asked to stop already: the same answer again
+            elif job_id == self._current:
+                self._cancel = job_id
+                job = job.model_copy(update={"cancel_requested_at": now, "phase": "cancelling"})
+                self._jobs[job_id] = job
+                log.info("ingest job %s: cancel requested, it stops at its next step", job_id)
+            else:  # queued: it never runs
+                if job_id in self._pending:
+                    self._pending.remove(job_id)
+                job = job.model_copy(
+                    update={
+                        "state": "cancelled",
+                        "phase": "",
+                        "cancel_requested_at": now,
+                        "finished_at": now,
+                        "position": None,
+                    }
+                )
+                self._jobs[job_id] = job
+                self.tally.ended("cancelled")
+                removed = True
+                log.info("ingest job %s: cancelled before it ran", job_id)
+            # saved under the lock: the worker must not write an older record after this one
+            self.folder.save(job)
+        if removed:
+            self.folder.delete_files(job_id)
+        return self.get(job_id)
+
+    def stats(self) -> JobStats:
+        """The queue now and the counters since the service started (for /metrics)."""
+        with self._cond:
+            queued, running = len(self._pending), int(self._current is not None)
+        return self.tally.snapshot(queued, running, self.settings.service.max_queued_jobs)
+
     def _with_position(self, job: JobSummary) -> JobSummary:
         if job.state != "queued":
             return job
@@ -188,6 +245,7 @@ class JobManager:
             finally:
                 with self._cond:
                     self._current = None
+                    self._cancel = None
             self._trim()
 
     def _update(self, job_id: str, *, save: bool = True, **fields: Any) -> JobSummary:
@@ -199,10 +257,11 @@ class JobManager:
         return job
 
     def _run(self, job_id: str) -> None:
+        self.tally.run_started()
         job = self._update(
             job_id,
             state="running",
-            phase="ingesting",
+            phase="cancelling" if self._cancel == job_id else "ingesting",
             started_at=_now(),
             finished_at=None,
             attempts=self._jobs[job_id].attempts + 1,
@@ -219,6 +278,9 @@ class JobManager:
             try:
                 self._ingest(job, files, report)
             except BaseException as exc:
+                if self._cancel == job_id:
+                    self._cancelled(job_id)
+                    return
                 if self._stopping:
                     log.warning(
                         "job %s stopped by shutdown; it runs again at the next start", job_id
@@ -244,17 +306,25 @@ class JobManager:
                 )
 
         def on_progress(counts: JobCounts) -> None:
+            # the pipeline's own thread (not its writer): stop here too, so that a job of
+            # documents that are all stored already stops before it reads them all
+            if threading.current_thread() is self._thread and (reason := self._stop_reason(job_id)):
+                raise EmbeddingError(reason)
             now = time.monotonic()
             save = now - last_save[0] >= SAVE_EVERY_S
             if save:
                 last_save[0] = now
+            with self._cond:
+                if progress_of(counts) < progress_of(self._jobs[job_id].counts):
+                    return  # an older snapshot from the pipeline's other thread
+            self.tally.progress(counts)
             self._update(job_id, save=save, counts=counts)
 
         counts = self._runner(
             IngestRequest(
                 settings=self.settings,
                 store=resources.store,
-                embedder=_Stoppable(resources.embedder, self),
+                embedder=StoppableEmbedder(resources.embedder, lambda: self._stop_reason(job_id)),
                 sparse=resources.sparse,
                 paths=[files / f.name for f in job.files],
                 on_report=on_report,
@@ -262,6 +332,8 @@ class JobManager:
                 root=files,
             )
         )
+        # a cancel that comes now is too late: every chunk is embedded and written
+        self.tally.progress(counts)
         self._update(job_id, phase="indexing", counts=counts)
         resources.store.optimize()
         self._update(
@@ -273,6 +345,7 @@ class JobManager:
             collection=resources.store.collection,
             points=resources.store.count(),
         )
+        self.tally.ended("succeeded")
         self.folder.delete_files(job_id)
         log.info(
             "ingest job %s: %d documents, %d chunks, %d failures",
@@ -284,15 +357,34 @@ class JobManager:
 
     def _fail(self, job_id: str, reason: str) -> None:
         self._update(job_id, state="failed", phase="", finished_at=_now(), error=reason)
+        self.tally.ended("failed")
+
+    def _cancelled(self, job_id: str) -> None:
+        """The running job stopped on its cancel: what it stored stays (its counts)."""
+        job = self._update(job_id, state="cancelled", phase="", finished_at=_now())
+        self.tally.ended("cancelled")
+        self.folder.delete_files(job_id)
+        log.info(
+            "ingest job %s cancelled: %d documents, %d chunks stored before it stopped",
+            job_id,
+            job.counts.stored_documents,
+            job.counts.chunks,
+        )
+
+    def _stop_reason(self, job_id: str) -> str | None:
+        """Why the running job must stop now, or None."""
+        if self._cancel == job_id:
+            return "the job was cancelled"
+        if self._stopping:
+            return "the service is stopping"
+        return None
 
     def _trim(self) -> None:
         """Keep ``jobs_history`` finished records and the files of the newest
         ``jobs_keep_failed_files`` failed jobs."""
         service = self.settings.service
         with self._cond:
-            finished = sorted(
-                i for i, j in self._jobs.items() if j.state in ("succeeded", "failed")
-            )
+            finished = sorted(i for i, j in self._jobs.items() if j.state in ENDED_STATES)
             dropped = finished[: max(0, len(finished) - service.jobs_history)]
             for job_id in dropped:
                 del self._jobs[job_id]
@@ -306,17 +398,3 @@ class JobManager:
     def stopping(self) -> bool:
         """True once :meth:`stop` was called."""
         return self._stopping
-
-
-class _Stoppable(WrappedEmbedder):
-    """The job's embedder: refuses to start another call once the service is stopping, so a
-    running job ends soon (and runs again at the next start)."""
-
-    def __init__(self, inner: Embedder, manager: JobManager) -> None:
-        super().__init__(inner)
-        self._manager = manager
-
-    def embed(self, texts: Sequence[str]) -> Matrix:
-        if self._manager.stopping:
-            raise EmbeddingError("the service is stopping")
-        return self._inner.embed(texts)

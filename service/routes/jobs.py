@@ -1,5 +1,6 @@
 """Uploads and ingest jobs: ``POST /v1/documents`` spools files and queues a job that ingests them
-while the service answers; ``GET /v1/jobs/{id}`` follows it, ``GET /v1/jobs`` lists recent ones."""
+while the service answers; ``GET /v1/jobs/{id}`` follows it, ``GET /v1/jobs`` lists recent ones,
+``DELETE /v1/jobs/{id}`` cancels it."""
 
 from __future__ import annotations
 
@@ -82,7 +83,12 @@ def _jobs(state: State) -> JobManager:
                     "operationId": "get_job",
                     "parameters": {"job_id": "$response.body#/id"},
                     "description": "The job this upload started",
-                }
+                },
+                "CancelJob": {
+                    "operationId": "cancel_job",
+                    "parameters": {"job_id": "$response.body#/id"},
+                    "description": "Cancel the job this upload started",
+                },
             },
         },
         **error_responses(400, 401, 413, 422, 429, 503),
@@ -135,7 +141,7 @@ def get_job(
         int, Query(ge=0, description="First report line to return (pages of 1,000)")
     ] = 0,
 ) -> Job:
-    """The job's state (queued, running, succeeded, failed), the counters of ``litrag
+    """The job's state (queued, running, succeeded, failed, cancelled), the counters of ``litrag
     ingest``'s summary and its report lines (failures, duplicates, skips, replacements) from
     ``entries_from`` on, as ``litrag ingest --report`` writes them."""
     return _jobs(state).get(job_id, entries_from)
@@ -154,3 +160,43 @@ def list_jobs(
     """Queued, running and finished jobs, newest first (finished ones: the last
     ``service.jobs_history``), without their report lines."""
     return JobList(jobs=_jobs(state).recent(limit))
+
+
+@router.delete(
+    "/jobs/{job_id}",
+    operation_id="cancel_job",
+    summary="Cancel an ingest job",
+    response_model=Job,
+    responses={
+        200: {
+            "description": "The job is cancelled: it was queued (it never ran; its files are "
+            "deleted), or it was cancelled before (DELETE again answers the same)"
+        },
+        202: {
+            "model": Job,
+            "description": "The job is running: it is asked to stop (cancel_requested_at) and "
+            "stops at its next embedding call; follow GET /v1/jobs/{id} until state is "
+            "cancelled",
+        },
+        **error_responses(401, 404, 409, 503),
+    },
+)
+def cancel_job(job_id: str, state: StateDep) -> JSONResponse:
+    """Cancel an ingest job. A queued job leaves the queue at once and never runs: ``200``,
+    state ``cancelled``. A running job is asked to stop: ``202``, still ``running`` with
+    ``cancel_requested_at`` set (``200`` if it has already stopped); it ends at its next
+    embedding call as ``cancelled``, its ``counts`` saying what it stored until then, its
+    spooled files deleted. A job already past its last embedding call (writing its last batch,
+    building the index) is not stopped: it ends ``succeeded``.
+
+    The store is left as a crash would leave it: the documents written so far stay, searchable,
+    and nothing is rolled back. Uploading the same files again repairs and finishes it: what is
+    stored as it is is skipped, the rest written. A cancelled job never runs again, not even
+    after a restart. A job that has already succeeded or failed cannot be cancelled: ``409
+    job_already_ended``.
+    """
+    job = _jobs(state).cancel(job_id)
+    return JSONResponse(
+        status_code=202 if job.state == "running" else 200,
+        content=job.model_dump(mode="json"),
+    )

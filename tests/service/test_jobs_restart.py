@@ -10,8 +10,9 @@ from pathlib import Path
 
 from core.config import Settings
 from core.jobs import IngestRequest, JobCounts, JobSummary
-from service.jobs.manager import MAX_ATTEMPTS, JobManager, JobResources
+from service.jobs.manager import JobManager, JobResources
 from service.jobs.records import JobFolder
+from service.jobs.recovery import MAX_ATTEMPTS
 
 
 def _left_behind(folder: JobFolder, job_id: str, attempts: int) -> None:
@@ -19,6 +20,10 @@ def _left_behind(folder: JobFolder, job_id: str, attempts: int) -> None:
     folder.save(
         JobSummary(id=job_id, state="running", created_at=datetime.now(UTC), attempts=attempts)
     )
+
+
+def _no_resources() -> JobResources:
+    raise RuntimeError("no store in this test")
 
 
 def test_a_job_the_service_keeps_dying_in_is_failed_not_rerun_forever(tmp_path: Path) -> None:
@@ -31,10 +36,7 @@ def test_a_job_the_service_keeps_dying_in_is_failed_not_rerun_forever(tmp_path: 
         ran.append(request)
         return JobCounts()
 
-    def no_resources() -> JobResources:
-        raise RuntimeError("no store in this test")
-
-    manager = JobManager(Settings(), folder, runner, no_resources)
+    manager = JobManager(Settings(), folder, runner, _no_resources)
     manager.start()
     try:
         stuck = manager.get("20261130T000000000001")
@@ -50,6 +52,50 @@ def test_a_job_the_service_keeps_dying_in_is_failed_not_rerun_forever(tmp_path: 
             assert time.monotonic() < deadline, again
             time.sleep(0.05)
         assert again.attempts == 2 and again.error == "RuntimeError: no store in this test"
+    finally:
+        manager.stop()
+        manager.join(5)
+    assert not ran
+
+
+def test_cancelled_jobs_are_never_run_again(tmp_path: Path) -> None:
+    """A cancelled job stays cancelled; one whose cancel was asked while it ran, but the service
+    died before it stopped, is cancelled at start. Neither reaches the runner; their leftover
+    files are removed."""
+    folder = JobFolder(tmp_path / "jobs")
+    ended, stopping = "20261130T000000000001", "20261130T000000000002"
+    for job_id in (ended, stopping):
+        folder.files(job_id).mkdir(parents=True)
+        (folder.files(job_id) / "a.xml").write_text("<a/>")
+    now = datetime.now(UTC)
+    folder.save(JobSummary(id=ended, state="cancelled", created_at=now, finished_at=now))
+    folder.save(
+        JobSummary(
+            id=stopping, state="running", created_at=now, attempts=1, cancel_requested_at=now
+        )
+    )
+    ran: list[IngestRequest] = []
+
+    def runner(request: IngestRequest) -> JobCounts:
+        ran.append(request)
+        return JobCounts()
+
+    manager = JobManager(Settings(), folder, runner, _no_resources)
+    manager.start()
+    try:
+        for job_id in (ended, stopping):
+            job = manager.get(job_id)
+            assert job.state == "cancelled" and job.finished_at is not None, job
+            assert not folder.files(job_id).exists()
+        assert {j.id: j.state for j in folder.load_all()} == {
+            ended: "cancelled",
+            stopping: "cancelled",
+        }
+        stats = manager.stats()
+        # only the job this start cancelled ended in this process
+        assert stats.ended == {"cancelled": 1} and stats.queued == 0 and stats.running == 0
+        time.sleep(0.2)  # the worker had the time to pick a job up, if one had been queued
+        assert manager.get(stopping).attempts == 1
     finally:
         manager.stop()
         manager.join(5)
