@@ -11,8 +11,20 @@ from pathlib import Path
 
 from core.config import FetchSettings
 from core.errors import LitragError
+from ingest.fetch.compact import maybe_compact
+from ingest.fetch.gone import gone_ids, last_file, move_to_gone, unpruned
 from ingest.fetch.http import PoliteClient, RetryPolicy
-from ingest.fetch.manifest import Manifest, Record, Run, Status, now_iso, sha256, write_atomic
+from ingest.fetch.manifest import (
+    STATUSES,
+    Manifest,
+    ManifestError,
+    Record,
+    Run,
+    Status,
+    now_iso,
+    sha256,
+    write_atomic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +40,12 @@ class SourceError(LitragError):
 class FetchStats:
     """What one run did."""
 
-    counts: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys(
-            ("fetched", "updated", "unchanged", "skipped", "failed"), 0
-        )
-    )
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
     listed: int = 0  # ids or studies the search returned this run
+    search: str = ""  # what was listed: "complete listing", "changed since 2024-05-01", …
     resumed: bool = False
     finished: bool = False  # False: interrupted or cut by --max; the next run resumes
+    compacted: tuple[int, int] | None = None  # manifest lines before and after compaction
     written: list[Path] = field(default_factory=list)  # files new or changed in this run
     warnings: list[str] = field(default_factory=list)
     problems: list[Record] = field(default_factory=list)  # skipped and failed records
@@ -50,6 +60,7 @@ class Job:
     manifest: Manifest
     stats: FetchStats = field(default_factory=FetchStats)
     on_record: Callable[[Record], None] | None = None
+    prune: bool = False  # move the files of gone documents into OUT_DIR/.gone/
 
     @property
     def out_dir(self) -> Path:
@@ -70,7 +81,8 @@ class Job:
         """Write ``data`` unless the same bytes are already there; record what happened.
 
         ``record_unchanged`` also writes a manifest line for an unchanged document (E-utilities
-        runs resume by them); a listing that is re-read in full (CT.gov) leaves them out.
+        runs resume by them); a listing that is re-read in full (CT.gov) leaves them out, except
+        the first time this query lists the document (so the query owns it: see ``gone``).
         """
         digest = sha256(data)
         path = self.out_dir / file_name
@@ -82,7 +94,8 @@ class Job:
             write_atomic(path, data)
             self.stats.written.append(path)
             status = "updated" if previous else "fetched"
-        if status != "unchanged" or record_unchanged:
+        owned = self.manifest.owns(run.scope, doc_id)
+        if status != "unchanged" or record_unchanged or not owned:
             self._record(
                 Record(source, doc_id, status, run.run, now_iso(), version, digest, file_name)
             )
@@ -94,6 +107,49 @@ class Job:
         """Record a document that was not written, and why."""
         status: Status = "failed" if failed else "skipped"
         self._record(Record(source, doc_id, status, run.run, now_iso(), reason=reason))
+
+    def finish(self, run: Run, listing: set[str] | None) -> None:
+        """End ``run``: with the query's complete ``listing`` (doc ids), mark what it lacks gone
+        (and move the files with ``prune``); record ``done``; compact the manifest if it grew."""
+        if listing is not None:
+            self._mark_gone(run, listing)
+        elif self.prune:
+            self.stats.warnings.append(
+                "--prune: this run did not list the query completely; nothing was marked gone"
+            )
+        self.manifest.finish(run, self.stats.counts)
+        self.stats.finished = True
+        try:
+            self.stats.compacted = maybe_compact(self.manifest)
+        except ManifestError as exc:  # the old manifest is intact: compact next time
+            self.stats.warnings.append(str(exc))
+
+    def _mark_gone(self, run: Run, listing: set[str]) -> None:
+        ids = gone_ids(self.manifest, run, listing)
+        if ids and not listing:
+            self.stats.warnings.append(
+                f"the complete listing is empty: the {len(ids)} documents of this query are not "
+                "marked gone (an empty answer is likelier an error than every record withdrawn)"
+            )
+            return
+        for doc_id in ids:
+            have = last_file(self.manifest, run.source, doc_id)
+            reason = "no longer listed by the query"
+            self._gone(run, doc_id, have, reason)
+        if self.prune:  # also documents marked gone by an earlier run without --prune
+            for record in unpruned(self.manifest, run):
+                self._gone(run, record.id, record, record.reason or "no longer listed")
+
+    def _gone(self, run: Run, doc_id: str, have: Record | None, reason: str) -> None:
+        file = have.file if have else None
+        if self.prune and file:
+            moved = move_to_gone(self.out_dir, file)
+            reason += f"; file moved to {moved}" if moved else f"; file {file} was missing"
+            file = moved
+        version, digest = (have.version, have.sha256) if have else (None, None)
+        self._record(
+            Record(run.source, doc_id, "gone", run.run, now_iso(), version, digest, file, reason)
+        )
 
     def _record(self, record: Record) -> None:
         self.manifest.add(record)
@@ -139,7 +195,7 @@ def parse_since(text: str) -> date:
 
 def incremental_since(last_started: str, since: date | None) -> date:
     """Where an incremental run's listing starts: the day before the last finished run began
-    (NCBI dates are whole days in US Eastern time), or ``since`` if that is later."""
+    (NCBI and CT.gov dates are whole days in US Eastern time), or ``since`` if that is later."""
     day = date.fromisoformat(last_started[:10]) - timedelta(days=1)
     return max(day, since) if since else day
 

@@ -35,7 +35,9 @@ fetch_app = typer.Typer(
     name="fetch",
     help="Download documents from PubMed Central, PubMed or ClinicalTrials.gov into a folder. "
     f"Incremental and resumable: OUT_DIR/{MANIFEST_NAME} records what was fetched; run the same "
-    "command again to fetch only what is new or changed, or to finish an interrupted run.",
+    "command again to fetch only what is new or changed since the last finished run, or to "
+    "finish an interrupted run. --full lists the query completely and marks documents it no "
+    "longer returns as gone (--prune moves their files into OUT_DIR/.gone/).",
     no_args_is_help=True,
 )
 
@@ -44,6 +46,20 @@ Query = Annotated[str, typer.Option("--query", "-q", help="Search query, in the 
 MaxRecords = Annotated[
     int | None,
     typer.Option("--max", min=1, help="Stop after N documents in this run; the next run continues"),
+]
+Full = Annotated[
+    bool,
+    typer.Option(
+        "--full",
+        help="List the query completely instead of only what changed since the last run; "
+        "documents it no longer returns are recorded as gone and reported (files are kept)",
+    ),
+]
+Prune = Annotated[
+    bool,
+    typer.Option(
+        "--prune", help="With --full: move the files of gone documents into OUT_DIR/.gone/"
+    ),
 ]
 Ingest = Annotated[
     bool,
@@ -80,6 +96,8 @@ def pmc(
         typer.Option(help="Only articles added or modified on or after this date (YYYY-MM-DD)"),
     ] = None,
     max_records: MaxRecords = None,
+    full: Full = False,
+    prune: Prune = False,
     ingest: Ingest = False,
     server: Server = None,
     api_key: ServerKey = None,
@@ -92,11 +110,13 @@ def pmc(
     source = PmcSource()
     _main(
         out_dir,
-        lambda job: run_ids(job, source, query, _parse_since(since), max_records),
+        lambda job: run_ids(job, source, query, _parse_since(since), max_records, full=full),
         ingest,
         server,
         api_key,
         report,
+        full=full,
+        prune=prune,
     )
 
 
@@ -109,6 +129,8 @@ def pubmed(
         typer.Option(help="Only citations added or modified on or after this date (YYYY-MM-DD)"),
     ] = None,
     max_records: MaxRecords = None,
+    full: Full = False,
+    prune: Prune = False,
     ingest: Ingest = False,
     server: Server = None,
     api_key: ServerKey = None,
@@ -118,11 +140,13 @@ def pubmed(
     source = PubmedSource()
     _main(
         out_dir,
-        lambda job: run_ids(job, source, query, _parse_since(since), max_records),
+        lambda job: run_ids(job, source, query, _parse_since(since), max_records, full=full),
         ingest,
         server,
         api_key,
         report,
+        full=full,
+        prune=prune,
     )
 
 
@@ -141,6 +165,8 @@ def trials(
         ),
     ] = None,
     max_records: MaxRecords = None,
+    full: Full = False,
+    prune: Prune = False,
     ingest: Ingest = False,
     server: Server = None,
     api_key: ServerKey = None,
@@ -156,11 +182,13 @@ def trials(
         raise typer.BadParameter(str(exc), param_hint="--status") from None
     _main(
         out_dir,
-        lambda job: run_trials(job, query, statuses, _parse_since(since), max_records),
+        lambda job: run_trials(job, query, statuses, _parse_since(since), max_records, full=full),
         ingest,
         server,
         api_key,
         report,
+        full=full,
+        prune=prune,
     )
 
 
@@ -171,10 +199,16 @@ def _main(
     server: str | None,
     api_key: str | None,
     report: Path | None,
+    *,
+    full: bool,
+    prune: bool,
 ) -> None:
     console = Console(stderr=True, soft_wrap=True)  # messages stay one line in logs
     if not ingest and (server or api_key or report):
         console.print("[red]error:[/red] --server, --api-key and --report need --ingest")
+        raise typer.Exit(EXIT_USAGE)
+    if prune and not full:
+        console.print("[red]error:[/red] --prune needs --full (a complete listing)")
         raise typer.Exit(EXIT_USAGE)
     settings = load_settings(console, fresh=True).fetch
     try:
@@ -185,7 +219,7 @@ def _main(
     code = EXIT_OK
     t0 = time.perf_counter()
     with manifest, make_client(settings) as client:
-        job = Job(settings, client, manifest, on_record=lambda r: _show(console, r))
+        job = Job(settings, client, manifest, on_record=lambda r: _show(console, r), prune=prune)
         try:
             body(job)
         except LitragError as exc:
@@ -212,6 +246,8 @@ def _show(console: Console, record: Record) -> None:
         console.print(f"[red]failed[/red] {record.id}: {escape(record.reason or '')}")
     elif record.status == "skipped":
         console.print(f"[yellow]skipped[/yellow] {record.id}: {escape(record.reason or '')}")
+    elif record.status == "gone":
+        console.print(f"[yellow]gone[/yellow] {record.id}: {escape(record.reason or '')}")
 
 
 def _summary(job: Job, settings: FetchSettings, out_dir: Path, seconds: float) -> None:
@@ -219,6 +255,7 @@ def _summary(job: Job, settings: FetchSettings, out_dir: Path, seconds: float) -
     table = Table(title=f"litrag fetch → {out_dir}")
     table.add_column("what")
     table.add_column("count", justify="right")
+    table.add_row("search", stats.search or "-")
     table.add_row(
         "listed by the search" + (" (resumed run)" if stats.resumed else ""), str(stats.listed)
     )
@@ -228,9 +265,13 @@ def _summary(job: Job, settings: FetchSettings, out_dir: Path, seconds: float) -
     table.add_row("skipped (with reason)", str(stats.counts["skipped"]))
     failed = stats.counts["failed"]
     table.add_row("failed", str(failed), style="red" if failed else None)
+    gone = stats.counts["gone"]
+    table.add_row("gone (no longer listed)", str(gone), style="yellow" if gone else None)
     table.add_row("HTTP requests", str(job.client.requests))
     table.add_row("time", f"{seconds:.1f} s")
     table.add_row("run", "finished" if stats.finished else "not finished: run again to resume")
+    if stats.compacted:
+        table.add_row("manifest compacted", "{} → {} lines".format(*stats.compacted))
     Console().print(table)
 
 

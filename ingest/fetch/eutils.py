@@ -2,7 +2,9 @@
 
 A run lists ids with esearch (``datetype=mdat``: a record added *or modified* since the date is
 listed), records that list in the manifest (the resume cursor), then fetches the ids in batches
-with efetch (POST). A rerun lists only what changed since the last finished run began.
+with efetch (POST). A rerun lists only what changed since the last finished run began. A first
+run, or a rerun with ``full``, also lists the query completely (no date): that list is kept with
+the plan, new or missing files are fetched, and at the end the documents it lacks are ``gone``.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class SearchResult:
     ids: list[str]
     count: int
     warnings: list[str]
+    complete: bool  # every id the search counted was listed, and NCBI reported no ErrorList
 
 
 def esearch(job: Job, db: str, term: str, mindate: date | None) -> SearchResult:
@@ -91,7 +94,8 @@ def esearch(job: Job, db: str, term: str, mindate: date | None) -> SearchResult:
         retstart += len(got)
         if not got or retstart >= count:
             break
-    return SearchResult(list(dict.fromkeys(ids)), count, warnings)
+    complete = retstart >= count and not warnings
+    return SearchResult(list(dict.fromkeys(ids)), count, warnings, complete)
 
 
 def efetch(job: Job, db: str, ids: Sequence[str]) -> bytes:
@@ -153,32 +157,26 @@ class IdSource(Protocol):
 
 
 def run_ids(
-    job: Job, src: IdSource, query: str, since: date | None, max_records: int | None
+    job: Job,
+    src: IdSource,
+    query: str,
+    since: date | None,
+    max_records: int | None,
+    *,
+    full: bool = False,
 ) -> None:
     """List (or resume), fetch and store; updates ``job.stats``. Raises on network/API errors."""
     key = f"{src.name}|{query}|since={since or ''}"
     run = job.manifest.unfinished(key)
+    if run is not None and full and not run.full:
+        run = None  # --full asks for more than the unfinished run lists: start a new one
     if run is not None and run.plan is not None:
         job.stats.resumed = True
+        job.stats.search = "complete listing" if run.plan_listed else "the run's own plan"
         remaining = [u for u in run.plan if src.doc_id(u) not in run.handled]
         log.info("resuming run %s: %d of %d ids left", run.run, len(remaining), len(run.plan))
     else:
-        last = job.manifest.last_done(key)
-        mindate = incremental_since(last.started, since) if last else since
-        term = src.term(query)
-        if run is None:
-            search = {"db": src.db, "term": term, "datetype": "mdat"}
-            run = job.manifest.start_run(key, src.name, {**search, "mindate": str(mindate or "")})
-        result = esearch(job, src.db, term, mindate)
-        job.stats.warnings.extend(result.warnings)
-        # documents that failed in an earlier run are asked for again
-        failed = [
-            src.uid(r.id)
-            for (name, _), r in job.manifest.latest.items()
-            if name == src.name and r.status == "failed"
-        ]
-        remaining = list(dict.fromkeys([*result.ids, *failed]))
-        job.manifest.set_plan(run, remaining)
+        run, remaining = _search(job, src, key, run, query, since, full)
     job.stats.listed = len(remaining)
     cut = max_records is not None and len(remaining) > max_records
     if cut:
@@ -187,8 +185,80 @@ def run_ids(
     for start in range(0, len(remaining), step):
         _fetch_batch(job, src, run, remaining[start : start + step])
     if not cut:
-        job.manifest.finish(run, job.stats.counts)
-        job.stats.finished = True
+        listing = {src.doc_id(u) for u in run.listed} if run.plan_listed else None
+        job.finish(run, listing)
+
+
+def _search(
+    job: Job,
+    src: IdSource,
+    key: str,
+    run: Run | None,
+    query: str,
+    since: date | None,
+    full: bool,
+) -> tuple[Run, list[str]]:
+    """Search, start the run (unless it started before its plan was recorded), record the plan."""
+    full = run.full if run is not None else full
+    last = job.manifest.last_done(key)
+    changed_since = incremental_since(last.started, since) if last else since
+    term = src.term(query)
+    if run is None:
+        search = {"db": src.db, "term": term, "datetype": "mdat"}
+        search["mindate"] = str(changed_since or "")
+        run = job.manifest.start_run(key, src.name, search, full=full)
+    listing: list[str] | None = None
+    if full or last is None:
+        everything = esearch(job, src.db, term, since)
+        job.stats.warnings.extend(everything.warnings)
+        if since is None and everything.complete:
+            listing = everything.ids
+        wanted = everything.ids
+        if listing is not None:
+            job.stats.search = "complete listing"
+        elif since:
+            job.stats.search = _since_text(since)
+        else:
+            job.stats.search = "everything, but not a complete listing (see the warnings)"
+        if last is not None:
+            # a --full rerun fetches what changed since the last run and what is not in OUT_DIR
+            changed = esearch(job, src.db, term, changed_since)
+            job.stats.warnings.extend(w for w in changed.warnings if w not in job.stats.warnings)
+            missing = [u for u in everything.ids if _missing(job, src, u)]
+            wanted = list(dict.fromkeys([*changed.ids, *missing]))
+    else:
+        result = esearch(job, src.db, term, changed_since)
+        job.stats.warnings.extend(result.warnings)
+        wanted = result.ids
+        job.stats.search = _since_text(changed_since)
+    # documents that failed in an earlier run are asked for again, unless this query's complete
+    # listing no longer has them (they are marked gone at the end instead)
+    scope, listed = run.scope, set(listing or ())
+    failed = [
+        src.uid(r.id)
+        for (name, _), r in job.manifest.latest.items()
+        if name == src.name
+        and r.status == "failed"
+        and not (
+            listing is not None and job.manifest.owns(scope, r.id) and src.uid(r.id) not in listed
+        )
+    ]
+    remaining = list(dict.fromkeys([*wanted, *failed]))
+    job.manifest.set_plan(run, remaining, listing)
+    return run, remaining
+
+
+def _missing(job: Job, src: IdSource, uid: str) -> bool:
+    """Not in OUT_DIR: never recorded, gone, or its file deleted (a skipped one is not missing)."""
+    latest = job.manifest.latest.get((src.name, src.doc_id(uid)))
+    if latest is None or latest.status == "gone":
+        return True
+    have = job.manifest.have(src.name, src.doc_id(uid))
+    return have is not None and not (job.out_dir / str(have.file)).is_file()
+
+
+def _since_text(day: date | None) -> str:
+    return f"added or changed since {day}" if day else "everything"
 
 
 def _fetch_batch(job: Job, src: IdSource, run: Run, uids: list[str]) -> None:

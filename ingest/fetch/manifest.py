@@ -2,17 +2,21 @@
 
 Each line is one event, written and fsync'ed before the run goes on:
 
-- ``run``: a run starts (``run`` id, ``key`` = source + query + filters, ``started``, ``search``);
-- ``plan``: the ids this run will fetch (E-utilities), the cursor an interrupted run resumes;
-- ``cursor``: the page the run has reached (ClinicalTrials.gov ``page_token``);
+- ``run``: a run starts (``run`` id, ``key`` = source + query + filters, ``started``, ``search``,
+  ``full`` when ``--full`` asked for the complete listing);
+- ``plan``: the ids this run will fetch (E-utilities), the cursor an interrupted run resumes, and
+  ``listed``, the query's complete id list, when the run has one;
+- ``cursor``: the page the run has reached (ClinicalTrials.gov ``page_token``) and ``ids``, the
+  studies of the pages read so far;
 - ``record``: one document: ``source``, ``id``, ``version``, ``sha256``, ``file``, ``fetched``,
-  ``status`` (fetched, updated, unchanged, skipped, failed) and ``reason``;
+  ``status`` (fetched, updated, unchanged, skipped, failed, gone) and ``reason``;
+- ``scope``: ids recorded by a query's runs (written by compaction, which drops old runs);
 - ``done``: the run finished, with its counts.
 
 A crash can only tear the last line; it is ignored and cut off on the next open. Files are written
 to a temporary name and renamed, then their ``record`` line is appended, so a record always names
 a complete file. The manifest and its lock file start with a dot: ``litrag ingest OUT_DIR`` skips
-them.
+them. ``compact`` rewrites the manifest to its current state (see there).
 """
 
 from __future__ import annotations
@@ -34,10 +38,18 @@ log = logging.getLogger(__name__)
 
 MANIFEST_NAME = ".litrag-fetch.jsonl"
 LOCK_NAME = ".litrag-fetch.lock"
+#: Where compaction writes the new manifest before renaming it over the old one.
+COMPACT_NAME = ".litrag-fetch.jsonl.compact.tmp"
 
-Status = Literal["fetched", "updated", "unchanged", "skipped", "failed"]
+Status = Literal["fetched", "updated", "unchanged", "skipped", "failed", "gone"]
+STATUSES: tuple[Status, ...] = ("fetched", "updated", "unchanged", "skipped", "failed", "gone")
 #: Statuses that leave a complete document file in OUT_DIR.
 HAVE = frozenset({"fetched", "updated", "unchanged"})
+
+
+def scope_of(key: str) -> str:
+    """The query a run key belongs to, without its ``--since``: the documents it owns."""
+    return key.rsplit("|since=", 1)[0]
 
 
 class ManifestError(LitragError):
@@ -73,10 +85,24 @@ class Run:
     source: str
     started: str
     search: dict[str, Any] = field(default_factory=dict)
+    full: bool = False  # --full: the complete listing was asked for
     plan: list[str] | None = None
     cursor: dict[str, Any] = field(default_factory=dict)
-    done: bool = False
+    listed: list[str] = field(default_factory=list)  # plan's complete list / pages' ids so far
+    plan_listed: bool = False  # the plan carries the query's complete id list
+    finished: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
     handled: set[str] = field(default_factory=set)  # ids recorded by this run (not failed)
+
+    @property
+    def done(self) -> bool:
+        """The run finished."""
+        return self.finished is not None
+
+    @property
+    def scope(self) -> str:
+        """The query this run belongs to (its key without ``--since``)."""
+        return scope_of(self.key)
 
 
 class Manifest:
@@ -88,6 +114,7 @@ class Manifest:
         self.runs: dict[str, Run] = {}
         self.latest: dict[tuple[str, str], Record] = {}  # last record of each document
         self.files: dict[tuple[str, str], Record] = {}  # last record with a complete file
+        self.scopes: dict[str, set[str]] = {}  # query (scope_of) -> ids its runs recorded
         self.corrupt_lines = 0
         self._lock_fh: IO[bytes] | None = None
         self._fh: IO[bytes] | None = None
@@ -134,7 +161,16 @@ class Manifest:
 
     # ---------------------------------------------------------------------------- reading
 
+    @classmethod
+    def parse(cls, out_dir: Path, data: bytes) -> Manifest:
+        """The state ``data`` (manifest lines) describes; nothing is locked, opened or written."""
+        manifest = cls(out_dir)
+        manifest._read(data)
+        return manifest
+
     def _load(self) -> None:
+        # a compaction that crashed before its rename left the old manifest whole: drop the copy
+        (self.out_dir / COMPACT_NAME).unlink(missing_ok=True)
         if not self.path.exists():
             return
         data = self.path.read_bytes()
@@ -146,7 +182,10 @@ class Manifest:
             )
             with self.path.open("r+b") as fh:
                 fh.truncate(end)
-        for n, line in enumerate(data[:end].splitlines(), 1):
+        self._read(data[:end])
+
+    def _read(self, data: bytes) -> None:
+        for n, line in enumerate(data.splitlines(), 1):
             if not line.strip():
                 continue
             try:
@@ -160,26 +199,47 @@ class Manifest:
         kind = event["type"]
         if kind == "run":
             self.runs[event["run"]] = Run(
-                event["run"], event["key"], event["source"], event["started"], event["search"]
+                event["run"],
+                event["key"],
+                event["source"],
+                event["started"],
+                event["search"],
+                full=bool(event.get("full", False)),
             )
         elif kind == "plan":
-            self.runs[event["run"]].plan = [str(i) for i in event["ids"]]
+            run = self.runs[event["run"]]
+            run.plan = [str(i) for i in event["ids"]]
+            run.plan_listed = "listed" in event
+            run.listed = [str(i) for i in event.get("listed", [])]
         elif kind == "cursor":
-            self.runs[event["run"]].cursor = dict(event["cursor"])
+            run = self.runs[event["run"]]
+            run.cursor = dict(event["cursor"])
+            run.listed.extend(str(i) for i in event.get("ids", []))
         elif kind == "done":
-            self.runs[event["run"]].done = True
+            run = self.runs[event["run"]]
+            run.finished = str(event["finished"])
+            run.counts = dict(event.get("counts", {}))
+        elif kind == "scope":
+            self.scopes.setdefault(event["scope"], set()).update(str(i) for i in event["ids"])
         elif kind == "record":
-            fields = {k: v for k, v in event.items() if k != "type"}
-            record = Record(**fields)
-            key = (record.source, record.id)
-            self.latest[key] = record
-            if record.status in HAVE:
-                self.files[key] = record
-            run = self.runs.get(record.run)
-            if run is not None and record.status != "failed":
-                run.handled.add(record.id)
+            self._apply_record(Record(**{k: v for k, v in event.items() if k != "type"}))
         else:
             raise ValueError(f"unknown event type {kind!r}")
+
+    def _apply_record(self, record: Record) -> None:
+        if record.status not in STATUSES:
+            raise ValueError(f"unknown record status {record.status!r}")
+        key = (record.source, record.id)
+        self.latest[key] = record
+        if record.status in HAVE:
+            self.files[key] = record
+        elif record.status == "gone":
+            self.files.pop(key, None)
+        run = self.runs.get(record.run)
+        if run is not None:
+            self.scopes.setdefault(run.scope, set()).add(record.id)
+            if record.status != "failed":
+                run.handled.add(record.id)
 
     def unfinished(self, key: str) -> Run | None:
         """The latest run for ``key`` if it did not finish (to be resumed)."""
@@ -195,12 +255,16 @@ class Manifest:
         """The last record of a document whose file is complete, if any."""
         return self.files.get((source, doc_id))
 
+    def owns(self, scope: str, doc_id: str) -> bool:
+        """Whether a run of the query ``scope`` has recorded ``doc_id``."""
+        return doc_id in self.scopes.get(scope, ())
+
     # ---------------------------------------------------------------------------- writing
 
     def _append(self, event: dict[str, Any]) -> None:
         if self._fh is None:
             raise ManifestError(f"{self.path} is closed")
-        line = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        line = encode(event)
         try:
             self._fh.write(line)
             self._fh.flush()
@@ -209,20 +273,25 @@ class Manifest:
             raise ManifestError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
         self._apply(event)
 
-    def start_run(self, key: str, source: str, search: dict[str, Any]) -> Run:
+    def start_run(
+        self, key: str, source: str, search: dict[str, Any], *, full: bool = False
+    ) -> Run:
         """Record the start of a run and return it."""
         run_id = uuid.uuid4().hex[:12]
         event = {"type": "run", "run": run_id, "key": key, "source": source}
-        self._append({**event, "started": now_iso(), "search": search})
+        self._append({**event, "started": now_iso(), "search": search, "full": full})
         return self.runs[run_id]
 
-    def set_plan(self, run: Run, ids: list[str]) -> None:
-        """Record the ids ``run`` will fetch."""
-        self._append({"type": "plan", "run": run.run, "ids": ids})
+    def set_plan(self, run: Run, ids: list[str], listed: list[str] | None = None) -> None:
+        """Record the ids ``run`` will fetch and, if it has it, the query's complete id list."""
+        event: dict[str, Any] = {"type": "plan", "run": run.run, "ids": ids}
+        if listed is not None:
+            event["listed"] = listed
+        self._append(event)
 
-    def set_cursor(self, run: Run, cursor: dict[str, Any]) -> None:
-        """Record how far ``run`` has got (e.g. the next page token)."""
-        self._append({"type": "cursor", "run": run.run, "cursor": cursor})
+    def set_cursor(self, run: Run, cursor: dict[str, Any], ids: list[str]) -> None:
+        """Record how far ``run`` has got (e.g. the next page token) and the ids of the page."""
+        self._append({"type": "cursor", "run": run.run, "cursor": cursor, "ids": ids})
 
     def add(self, record: Record) -> None:
         """Record one document."""
@@ -231,6 +300,44 @@ class Manifest:
     def finish(self, run: Run, counts: dict[str, int]) -> None:
         """Record that ``run`` finished."""
         self._append({"type": "done", "run": run.run, "finished": now_iso(), "counts": counts})
+
+    def replace_with(self, data: bytes) -> None:
+        """Make ``data`` the manifest, crash-safe: write it to a temporary file, fsync, rename
+        over the old one, fsync the folder. A crash leaves the old manifest or the new one,
+        whole; the appends go on in the new one. The caller checks that ``data`` holds the same
+        state (``compact.state``)."""
+        if self._fh is None:
+            raise ManifestError(f"{self.path} is closed")
+        tmp = self.out_dir / COMPACT_NAME
+        try:
+            with tmp.open("wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            self._fh.close()
+            self._fh = None
+            os.replace(tmp, self.path)
+            _fsync_dir(self.out_dir)
+            self._fh = self.path.open("ab")
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise ManifestError(f"cannot compact {self.path}: {exc.strerror or exc}") from exc
+        finally:
+            if self._fh is None:  # the rename failed: appends go on in the old manifest
+                self._fh = self.path.open("ab")
+
+
+def encode(event: dict[str, Any]) -> bytes:
+    """One manifest line."""
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def sha256(data: bytes) -> str:
@@ -253,12 +360,17 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 __all__ = [
+    "COMPACT_NAME",
+    "HAVE",
     "MANIFEST_NAME",
     "Manifest",
     "ManifestError",
     "Record",
     "Run",
+    "Status",
+    "encode",
     "now_iso",
+    "scope_of",
     "sha256",
     "write_atomic",
 ]

@@ -17,7 +17,13 @@ recorded responses, and each derivation is named here:
 - ids in ``unfetchable`` are appended to esearch's IdList but efetch does not return them;
 - CT.gov: the two recorded Phelan-McDermid pages, chained by the recorded ``nextPageToken``;
   page 2's own ``nextPageToken`` is removed so the listing ends there (no page 3 was recorded)
-  unless ``ctgov_end_after_page2`` is False.
+  unless ``ctgov_end_after_page2`` is False. ``totalCount`` is rewritten to the number of
+  studies served (the recorded pages were trimmed to 10 of 21). A ``filter.advanced`` of the form
+  ``AREA[LastUpdatePostDate]RANGE[date,MAX]`` is answered with one page (no token) of the
+  recorded studies of both pages whose ``lastUpdatePostDateStruct.date`` is in range; the
+  recorded studies have none (the search asked for other fields), so each counts as updated on
+  ``OLD`` unless ``update_study`` replaced it with a derived study updated today. Studies in
+  ``removed_studies`` are left out of every page (a study withdrawn at the source).
 
 Nothing is gzip-encoded (the recorded bodies are already decoded). Every request is logged with
 its arrival time; ``inject`` makes the first requests of a route fail (429 with the recorded NCBI
@@ -87,6 +93,8 @@ class Replay:
     retry_after: str | None = None
     ctgov_end_after_page2: bool = True
     study_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    removed_studies: set[str] = field(default_factory=set)
+    ctgov_total_offset: int = 0  # added to totalCount: a listing that changed while paged
     oa_open: set[str] = field(default_factory=set)  # PMC ids the OA service calls open access
     unfetchable: dict[str, list[str]] = field(default_factory=dict)  # listed, efetch omits them
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -106,6 +114,17 @@ class Replay:
         entry.mdat = date.today()
         if change:
             entry.body = change(entry.body)
+
+    def update_study(self, study: dict[str, Any], status: str) -> str:
+        """Serve a recorded study with ``overallStatus`` edited and its last update posted today
+        (derived); returns its NCT id."""
+        changed = json.loads(json.dumps(study))
+        module = changed["protocolSection"]["statusModule"]
+        module["overallStatus"] = status
+        module["lastUpdatePostDateStruct"] = {"date": date.today().isoformat(), "type": "ACTUAL"}
+        nct = str(changed["protocolSection"]["identificationModule"]["nctId"])
+        self.study_overrides[nct] = changed
+        return nct
 
 
 def _split(path: Path, tag: bytes) -> tuple[bytes, list[bytes]]:
@@ -249,20 +268,52 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(404, b"not recorded", "text/plain")
 
     def _studies(self, p: dict[str, str]) -> None:
+        state = self.replay
         page1 = json.loads((CTGOV / "studies_page1_phelan_pageSize5.json").read_bytes())
+        page2 = json.loads((CTGOV / "studies_page2_phelan_pageToken.json").read_bytes())
+        if state.ctgov_end_after_page2:
+            page2.pop("nextPageToken")
         token = p.get("pageToken")
         if token is None:
             data = page1
         elif token == page1["nextPageToken"]:
-            data = json.loads((CTGOV / "studies_page2_phelan_pageToken.json").read_bytes())
-            if self.replay.ctgov_end_after_page2:
-                data.pop("nextPageToken")
+            data = page2
         else:
             return self._send(400, f"unknown pageToken {token}".encode(), "text/plain")
-        for i, study in enumerate(data["studies"]):
+        try:
+            since = _range_start(p.get("filter.advanced"))
+        except ValueError as exc:
+            return self._send(400, str(exc).encode(), "text/plain")
+        if since is not None:  # one page of the recorded studies updated in range
+            data = {"studies": page1["studies"] + page2["studies"]}
+        studies = []
+        for study in data["studies"]:
             nct = study["protocolSection"]["identificationModule"]["nctId"]
-            data["studies"][i] = self.replay.study_overrides.get(nct, study)
+            study = state.study_overrides.get(nct, study)
+            if nct not in state.removed_studies and (since is None or _updated(study) >= since):
+                studies.append(study)
+        data["studies"] = studies
+        if "countTotal" in p:
+            listing = [*page1["studies"], *page2["studies"]] if since is None else studies
+            data["totalCount"] = state.ctgov_total_offset + sum(
+                s["protocolSection"]["identificationModule"]["nctId"] not in state.removed_studies
+                for s in listing
+            )
         self._send(200, json.dumps(data).encode(), "application/json")
+
+
+def _range_start(advanced: str | None) -> date | None:
+    if advanced is None:
+        return None
+    m = re.fullmatch(r"AREA\[LastUpdatePostDate\]RANGE\[(\d{4}-\d{2}-\d{2}),MAX\]", advanced)
+    if not m:
+        raise ValueError(f"the replay server does not know filter.advanced={advanced!r}")
+    return date.fromisoformat(m.group(1))
+
+
+def _updated(study: dict[str, Any]) -> date:
+    posted = study["protocolSection"].get("statusModule", {}).get("lastUpdatePostDateStruct")
+    return date.fromisoformat(posted["date"]) if posted else OLD
 
 
 def start() -> tuple[Replay, ThreadingHTTPServer]:
