@@ -1,0 +1,142 @@
+"""Compaction of the manifest: bounded over many reruns, the same state read back, crash-safe.
+
+The manifests are written by real `litrag fetch` runs against the replay server; the crashes are
+real (a child process that ends itself with ``os._exit`` at the named point, no clean-up).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from ingest.fetch.compact import compacted, maybe_compact, state
+from ingest.fetch.manifest import COMPACT_NAME, MANIFEST_NAME, Manifest
+from tests.ingest.fetch.conftest import Fetch
+from tests.ingest.fetch.helpers import events, records
+from tests.ingest.fetch.replay import CTGOV, Replay
+
+TRIALS = ["trials", "--query", "Phelan-McDermid Syndrome"]
+PMC = ["pmc", "--query", "stem cells"]
+
+
+def _lines(out: Path) -> int:
+    return len((out / MANIFEST_NAME).read_bytes().splitlines())
+
+
+def test_many_reruns_keep_the_manifest_bounded(fetch: Fetch, replay: Replay) -> None:
+    assert fetch(*TRIALS).exit_code == 0
+    sizes: list[tuple[int, int]] = []  # (lines, bytes) after each rerun
+    compacted_sizes = []
+    for _ in range(20):
+        result = fetch(*TRIALS)
+        assert result.exit_code == 0, result.output
+        sizes.append((_lines(fetch.out), (fetch.out / MANIFEST_NAME).stat().st_size))
+        if "manifest compacted" in result.output:
+            compacted_sizes.append(sizes[-1])
+    # each rerun adds a run and a done line (~470 bytes); compacted: 10 records, 1 scope line,
+    # the last run's two lines; compacted again once the file is twice that
+    assert len(compacted_sizes) >= 2, sizes
+    assert {lines for lines, _ in compacted_sizes} == {13}, sizes
+    smallest = min(size for _, size in compacted_sizes)
+    assert max(size for _, size in sizes) <= 2 * smallest + 500, sizes
+    assert len(records(fetch.out)) == 10
+    (scope,) = events(fetch.out, "scope")
+    assert len(scope["ids"]) == 10
+    # the compacted manifest still drives an incremental rerun from the last finished run
+    (*_, last) = events(fetch.out, "run")
+    before = len(replay.log)
+    assert fetch(*TRIALS).exit_code == 0
+    (rerun,) = replay.log[before:]
+    day = date.fromisoformat(last["started"][:10]) - timedelta(days=1)
+    assert rerun.params["filter.advanced"] == f"AREA[LastUpdatePostDate]RANGE[{day},MAX]"
+
+
+def _varied_manifest(fetch: Fetch, replay: Replay, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Finished, rerun, gone, failed, skipped, and two unfinished runs (a page cursor, a plan)."""
+    assert fetch(*TRIALS).exit_code == 0
+    page1 = json.loads((CTGOV / "studies_page1_phelan_pageSize5.json").read_bytes())
+    replay.update_study(page1["studies"][0], "TERMINATED")
+    assert fetch(*TRIALS).exit_code == 0
+    replay.removed_studies.add("NCT07281079")
+    assert fetch(*TRIALS, "--full").exit_code == 0
+    monkeypatch.setenv("LITRAG_FETCH__RETRIES", "0")
+    replay.inject("studies", "ok", "drop")
+    assert fetch(*TRIALS, "--status", "COMPLETED").exit_code == 1
+    replay.unfetchable["pmc"] = ["1111111"]
+    assert fetch(*PMC).exit_code == 1
+    replay.modify("pmc", "8435807", lambda b: b.replace(b"nitric oxide", b"NO", 1))
+    replay.modify(
+        "pmc", "3299399", lambda b: b.replace(b"</article-title>", b" (v2)</article-title>", 1)
+    )
+    assert fetch(*PMC, "--max", "1").exit_code == 0  # cut after one of three planned ids
+    monkeypatch.delenv("LITRAG_FETCH__RETRIES")
+
+
+def test_compaction_keeps_the_state_and_later_runs_go_on(
+    fetch: Fetch, replay: Replay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _varied_manifest(fetch, replay, monkeypatch)
+    lines = _lines(fetch.out)
+    with Manifest.open(fetch.out) as m:
+        before = state(m)
+        assert maybe_compact(m) is None  # not grown past twice its compacted size
+        assert maybe_compact(m, factor=1.0) == (lines, _lines(fetch.out))
+    assert _lines(fetch.out) < lines
+    with Manifest.open(fetch.out) as m:
+        assert state(m) == before and m.corrupt_lines == 0
+    kinds = [e["type"] for e in events(fetch.out) if e["type"] != "record"]
+    assert kinds.count("done") == 2 and "plan" in kinds and "cursor" in kinds
+
+    # the unfinished runs resume from the compacted manifest: page 2, the planned ids left
+    before_log = len(replay.log)
+    assert fetch(*TRIALS, "--status", "COMPLETED").exit_code == 0
+    (resumed,) = replay.log[before_log:]
+    assert resumed.params["pageToken"]
+    before_log = len(replay.log)
+    assert fetch(*PMC).exit_code == 1  # 1111111 still fails
+    assert [(r.route, r.params.get("id")) for r in replay.log[before_log:]] == [
+        ("efetch", "3299399,1111111")
+    ]
+    assert records(fetch.out)["PMC3299399"]["status"] == "updated"
+
+
+_CRASH = """
+import os, sys
+from pathlib import Path
+import ingest.fetch.manifest as manifest
+from ingest.fetch.compact import maybe_compact
+if sys.argv[2] == "before-rename":
+    os.replace = lambda *a, **k: os._exit(9)
+else:
+    manifest._fsync_dir = lambda path: os._exit(9)
+maybe_compact(manifest.Manifest.open(Path(sys.argv[1])), factor=0.0)
+"""
+
+
+@pytest.mark.parametrize("where", ["before-rename", "after-rename"])
+def test_a_crash_during_compaction_leaves_a_whole_manifest(
+    fetch: Fetch, replay: Replay, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    _varied_manifest(fetch, replay, monkeypatch)
+    old = (fetch.out / MANIFEST_NAME).read_bytes()
+    with Manifest.open(fetch.out) as m:
+        before, new = state(m), compacted(m)
+    proc = subprocess.run(
+        [sys.executable, "-c", _CRASH, str(fetch.out), where], env=dict(os.environ), check=False
+    )
+    assert proc.returncode == 9
+    after = (fetch.out / MANIFEST_NAME).read_bytes()
+    if where == "before-rename":
+        assert after == old and (fetch.out / COMPACT_NAME).read_bytes() == new
+    else:
+        assert after == new and not (fetch.out / COMPACT_NAME).exists()
+    with Manifest.open(fetch.out) as m:
+        assert state(m) == before and m.corrupt_lines == 0
+    assert not (fetch.out / COMPACT_NAME).exists()  # a leftover copy is removed on open
+    assert fetch(*TRIALS).exit_code == 0  # and fetching goes on
