@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from ingest.fetch.manifest import MANIFEST_NAME
 from tests.ingest.fetch.conftest import Fetch
 from tests.ingest.fetch.helpers import events, records
 from tests.ingest.fetch.replay import Replay
@@ -28,7 +29,12 @@ def test_killed_fetch_resumes_from_the_manifest(fetch: Fetch, replay: Replay) ->
     )
     try:
         deadline = time.monotonic() + 120
-        while not list(fetch.out.glob("PMID*.xml")) and time.monotonic() < deadline:
+        manifest = fetch.out / MANIFEST_NAME
+        # wait for a record line, not just a file: a file is renamed into place before its line
+        # is appended, and a kill between the two leaves nothing recorded (fetched again later)
+        while time.monotonic() < deadline and not (
+            manifest.is_file() and b'"type":"record"' in manifest.read_bytes()
+        ):
             time.sleep(0.01)
         os.kill(proc.pid, signal.SIGKILL)
     finally:
