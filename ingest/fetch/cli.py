@@ -106,6 +106,9 @@ def pmc(
     """Open-access full text (JATS) from PubMed Central: esearch on the OA subset + efetch.
 
     One PMC<id>.nxml per article; articles that are not open access are skipped with the reason.
+    A rerun lists only articles added or modified since the last finished run began (a day
+    early); --full also lists the query completely, fetches what is missing from OUT_DIR and
+    records articles it no longer returns as gone.
     """
     source = PmcSource()
     _main(
@@ -136,7 +139,12 @@ def pubmed(
     api_key: ServerKey = None,
     report: Report = None,
 ) -> None:
-    """MEDLINE citations from PubMed: esearch + efetch. One PMID<id>.xml per citation."""
+    """MEDLINE citations from PubMed: esearch + efetch. One PMID<id>.xml per citation.
+
+    A rerun lists only citations added or modified since the last finished run began (a day
+    early); --full also lists the query completely, fetches what is missing from OUT_DIR and
+    records citations it no longer returns as gone.
+    """
     source = PubmedSource()
     _main(
         out_dir,
@@ -174,7 +182,9 @@ def trials(
 ) -> None:
     """Studies from the ClinicalTrials.gov API v2 (query.term, pageToken paging).
 
-    One NCT<id>.json per study; a rerun writes only the studies whose record changed.
+    One NCT<id>.json per study. A rerun asks only for studies whose last update was posted since
+    the last finished run began (a day early) and writes those whose record changed; --full
+    reads the complete listing and records studies it no longer returns as gone.
     """
     try:
         statuses = [normalise_status(s) for s in status or []]

@@ -58,7 +58,10 @@ def test_unwritable_out_dir_is_a_clear_error(tmp_path: Path) -> None:
 def test_help_names_the_three_sources_and_the_manifest(fetch: Fetch) -> None:
     result = runner.invoke(app, ["fetch", "--help"])
     assert result.exit_code == 0
-    for text in ("pmc", "pubmed", "trials", MANIFEST_NAME):
+    for text in ("pmc", "pubmed", "trials", MANIFEST_NAME, "--full", "gone"):
         assert text in result.output
+    for source in ("pmc", "pubmed", "trials"):
+        result = runner.invoke(app, ["fetch", source, "--help"])
+        assert "--full" in result.output and "--prune" in result.output, source
     result = fetch("trials", "--query", "x", "--server", "http://127.0.0.1:9")
     assert result.exit_code == 2 and "need --ingest" in result.output
