@@ -17,6 +17,7 @@ import pytest
 import uvicorn
 
 from core.config import Settings
+from core.jobs import ENDED_STATES
 from service.app import create_app
 from tests.service.conftest import base_settings, with_overrides
 
@@ -63,11 +64,15 @@ class LiveServer:
         self.sock.close()
 
 
-def serve_copy(store_path: Path, dest: Path, **service: Any) -> LiveServer:
+def serve_copy(
+    store_path: Path, dest: Path, *, ingest: dict[str, Any] | None = None, **service: Any
+) -> LiveServer:
     """A server on a copy of the store at ``store_path`` (so jobs never change the session
-    store the other tests count on)."""
+    store the other tests count on); ``ingest``: ingest settings to override."""
     shutil.copytree(store_path, dest)
-    settings = with_overrides(base_settings(dest), service={**LIMITS, **service})
+    settings = with_overrides(
+        base_settings(dest), service={**LIMITS, **service}, ingest=ingest or {}
+    )
     return LiveServer(settings)
 
 
@@ -80,11 +85,11 @@ def upload(url: str, files: list[Path], headers: dict[str, str] | None = None) -
 
 
 def wait_job(url: str, job_id: str, timeout: float = 300) -> dict[str, Any]:
-    """Poll the job until it has finished; its last state."""
+    """Poll the job until it has ended (succeeded, failed, cancelled); its last state."""
     deadline = time.monotonic() + timeout
     while True:
         job: dict[str, Any] = httpx.get(f"{url}/v1/jobs/{job_id}", headers=AUTH).json()
-        if job["state"] in ("succeeded", "failed"):
+        if job["state"] in ENDED_STATES:
             return job
         assert time.monotonic() < deadline, job
         time.sleep(0.2)

@@ -19,8 +19,16 @@ from core.sparse import SparseEncoder
 from core.store import VectorStore, meta_for, open_store
 from ingest.pipeline import Pipeline
 from service.state import State
-from tests.service.conftest import base_settings, with_overrides
-from tests.service.test_jobs import AUTH, LIMITS, LiveServer, trials, upload, wait_job
+from tests.service.conftest import base_settings
+from tests.service.test_jobs import (
+    AUTH,
+    LIMITS,
+    LiveServer,
+    serve_copy,
+    trials,
+    upload,
+    wait_job,
+)
 
 BATCH = 8  # chunks per embedding call: a legacy trial is about ten chunks, so one call each
 
@@ -29,9 +37,7 @@ BATCH = 8  # chunks per embedding call: a legacy trial is about ten chunks, so o
 def live(store_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One server for the module, on its own copy of the session store, with small batches."""
     dest = tmp_path_factory.mktemp("jobs-cancel") / "store"
-    shutil.copytree(store_path, dest)
-    settings = with_overrides(base_settings(dest), service=LIMITS, ingest={"batch_size": BATCH})
-    with LiveServer(settings) as server:
+    with serve_copy(store_path, dest, ingest={"batch_size": BATCH}) as server:
         yield server
 
 
@@ -83,14 +89,6 @@ def wait_running(url: str, job_id: str, timeout: float = 120) -> dict[str, Any]:
             return job
         assert time.monotonic() < deadline, job
         time.sleep(0.02)
-
-
-def wait_ended(url: str, job_id: str, timeout: float = 300) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while (job := job_of(url, job_id))["state"] in ("queued", "running"):
-        assert time.monotonic() < deadline, job
-        time.sleep(0.05)
-    return job
 
 
 def test_cancel_needs_the_key_and_a_known_unfinished_job(live: LiveServer) -> None:
@@ -152,7 +150,7 @@ def test_cancel_queued_and_running_jobs_then_the_same_upload_repairs_the_store(
     assert asked["cancel_requested_at"] is not None
     if r.status_code == 202:
         assert asked["phase"] == "cancelling"
-    stopped = wait_ended(live.url, running["id"])
+    stopped = wait_job(live.url, running["id"])
     assert stopped["state"] == "cancelled", stopped
     assert stopped["attempts"] == 1 and stopped["error"] is None
     assert 0 < stopped["counts"]["documents"]["trial"] < len(files), stopped["counts"]

@@ -1,12 +1,14 @@
-"""``litrag ingest --server`` end to end through the real command line against a real uvicorn, the
-locked-store error of a plain ``litrag ingest``, and a real ``litrag serve`` process killed
-mid-job whose restart repairs the store."""
+"""``litrag ingest --server`` end to end through the real command line against a real uvicorn
+(Ctrl-C and a cancelled job through a real ``litrag ingest`` process), the locked-store error of a
+plain ``litrag ingest``, and a real ``litrag serve`` process killed mid-job whose restart repairs
+the store."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -27,7 +29,7 @@ from core.sparse import SparseEncoder
 from core.store import meta_for, open_store
 from ingest.pipeline import Pipeline
 from tests.service.conftest import base_settings
-from tests.service.test_jobs import AUTH, KEY, LiveServer, serve_copy, trials, upload
+from tests.service.test_jobs import AUTH, KEY, LiveServer, serve_copy, trials, upload, wait_job
 
 runner = CliRunner()
 
@@ -51,7 +53,10 @@ def _cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def live(store_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with serve_copy(store_path, tmp_path_factory.mktemp("jobs-cli") / "store") as server:
+    # small batches: a job makes many embedding calls, so a cancel takes effect soon
+    with serve_copy(
+        store_path, tmp_path_factory.mktemp("jobs-cli") / "store", ingest={"batch_size": 32}
+    ) as server:
         yield server
 
 
@@ -141,6 +146,97 @@ def test_plain_ingest_on_a_served_store_says_use_server(
     out = _flat(result.output)
     assert "is open in another process" in out
     assert "`litrag ingest --server URL PATH...`" in out
+
+
+# -- a real `litrag ingest --server` process: Ctrl-C, a job cancelled under it --------------------
+
+_INGEST = (
+    "import sys\nfrom core.cli import main\n"
+    "sys.argv = ['litrag', 'ingest', *sys.argv[1:]]\nmain()\n"
+)
+
+
+class _Client:
+    """``litrag ingest PATHS --server URL`` in its own process, its output in files."""
+
+    def __init__(self, url: str, paths: list[Path], folder: Path) -> None:
+        folder.mkdir()
+        self.out, self.err = folder / "stdout", folder / "stderr"
+        env = {k: v for k, v in os.environ.items() if k != "LITRAG_SERVICE__API_KEY"}
+        with self.out.open("wb") as out, self.err.open("wb") as err:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    _INGEST,
+                    *map(str, paths),
+                    "--server",
+                    url,
+                    "--api-key",
+                    KEY,
+                ],
+                env={**env, "COLUMNS": "250"},
+                cwd=folder,
+                stdout=out,
+                stderr=err,
+            )
+
+    def job_id(self) -> str:
+        """The id of its job, once it has printed it (the upload is done)."""
+        deadline = time.monotonic() + 120
+        while not (found := re.search(r"^job (\S+): http", self.err.read_text(), re.M)):
+            assert self.proc.poll() is None, self.output()
+            assert time.monotonic() < deadline, self.output()
+            time.sleep(0.05)
+        return found.group(1)
+
+    def wait(self) -> int:
+        return self.proc.wait(120)
+
+    def output(self) -> str:
+        return _flat(self.out.read_text() + self.err.read_text())
+
+
+def test_ingest_server_ctrl_c_leaves_the_job_and_a_cancelled_job_exits_1(
+    live: LiveServer, corpus: Path, tmp_path: Path
+) -> None:
+    """Both followed jobs wait behind a long job, so neither can end before the test acts."""
+    blocker = upload(live.url, trials(corpus, 100, 60)).json()
+    following = _Client(live.url, trials(corpus, 170, 3), tmp_path / "a")
+    try:
+        job_a = following.job_id()
+        following.proc.send_signal(signal.SIGINT)
+        assert following.wait() == 130, following.output()
+    finally:
+        if following.proc.poll() is None:
+            following.proc.kill()
+    out = following.output()
+    assert f"stopped following job {job_a}; it goes on in the service." in out, out
+    assert f"follow it: GET {live.url}/v1/jobs/{job_a}" in out
+    assert f"cancel it: DELETE {live.url}/v1/jobs/{job_a}" in out
+    assert httpx.get(f"{live.url}/v1/jobs/{job_a}", headers=AUTH).json()["state"] == "queued"
+
+    cancelled = _Client(live.url, trials(corpus, 175, 2), tmp_path / "b")
+    try:
+        job_b = cancelled.job_id()
+        assert httpx.delete(f"{live.url}/v1/jobs/{job_b}", headers=AUTH).status_code == 200
+        assert cancelled.wait() == 1, cancelled.output()
+    finally:
+        if cancelled.proc.poll() is None:
+            cancelled.proc.kill()
+    out = cancelled.output()
+    assert f"job {job_b} was cancelled (DELETE /v1/jobs/{job_b}) before it finished" in out, out
+    assert "0 documents (0 chunks) were stored until then" in out
+    assert "run the same command again" in out
+
+    long_job = httpx.get(f"{live.url}/v1/jobs/{blocker['id']}", headers=AUTH).json()
+    assert long_job["state"] == "running", "the long job ended too soon; make it larger"
+    stop = httpx.delete(f"{live.url}/v1/jobs/{blocker['id']}", headers=AUTH)
+    assert stop.status_code in (200, 202), stop.text
+    # the job whose client was interrupted runs once the long one has stopped
+    done = wait_job(live.url, job_a)
+    assert done["state"] == "succeeded" and done["counts"]["documents"] == {"trial": 3}, done
+    assert wait_job(live.url, blocker["id"])["state"] == "cancelled"
 
 
 # -- a real `litrag serve` killed mid-job ------------------------------------------------------
