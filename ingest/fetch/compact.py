@@ -107,10 +107,10 @@ def maybe_compact(manifest: Manifest, factor: float = FACTOR) -> tuple[int, int]
 
     Returns (lines before, lines after), or None when it was left as it is.
     """
-    before = manifest.path.read_bytes()
     data = compacted(manifest)
-    if len(before) <= factor * len(data):
+    if manifest.path.stat().st_size <= factor * len(data):
         return None
+    before = manifest.path.read_bytes()
     if state(Manifest.parse(manifest.out_dir, data)) != state(manifest):
         # never expected; keeping the longer manifest is always safe
         log.warning(

@@ -57,8 +57,8 @@ def test_many_reruns_keep_the_manifest_bounded(fetch: Fetch, replay: Replay) -> 
     assert rerun.params["filter.advanced"] == f"AREA[LastUpdatePostDate]RANGE[{day},MAX]"
 
 
-def _varied_manifest(fetch: Fetch, replay: Replay, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Finished, rerun, gone, failed, skipped, and two unfinished runs (a page cursor, a plan)."""
+def _trials_manifest(fetch: Fetch, replay: Replay, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Finished, rerun, gone, and an unfinished run with a page cursor (CT.gov only: fast)."""
     assert fetch(*TRIALS).exit_code == 0
     page1 = json.loads((CTGOV / "studies_page1_phelan_pageSize5.json").read_bytes())
     replay.update_study(page1["studies"][0], "TERMINATED")
@@ -68,6 +68,14 @@ def _varied_manifest(fetch: Fetch, replay: Replay, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("LITRAG_FETCH__RETRIES", "0")
     replay.inject("studies", "ok", "drop")
     assert fetch(*TRIALS, "--status", "COMPLETED").exit_code == 1
+    monkeypatch.delenv("LITRAG_FETCH__RETRIES")
+
+
+def _varied_manifest(fetch: Fetch, replay: Replay, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Also failed and skipped PMC records, and an unfinished PMC run with a plan."""
+    _trials_manifest(fetch, replay, monkeypatch)
+    monkeypatch.setenv("LITRAG_FETCH__API_KEY", "replay-key")  # 10 requests/s, same code
+    monkeypatch.setenv("LITRAG_FETCH__RETRIES", "0")
     replay.unfetchable["pmc"] = ["1111111"]
     assert fetch(*PMC).exit_code == 1
     replay.modify("pmc", "8435807", lambda b: b.replace(b"nitric oxide", b"NO", 1))
@@ -123,7 +131,7 @@ maybe_compact(manifest.Manifest.open(Path(sys.argv[1])), factor=0.0)
 def test_a_crash_during_compaction_leaves_a_whole_manifest(
     fetch: Fetch, replay: Replay, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
-    _varied_manifest(fetch, replay, monkeypatch)
+    _trials_manifest(fetch, replay, monkeypatch)
     old = (fetch.out / MANIFEST_NAME).read_bytes()
     with Manifest.open(fetch.out) as m:
         before, new = state(m), compacted(m)

@@ -22,6 +22,12 @@ STUDY = "NCT05105685"  # recorded on page 1
 LATE_STUDY = "NCT07281079"  # recorded on page 2
 
 
+@pytest.fixture(autouse=True)
+def _ncbi_at_10_per_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An NCBI API key (the replay server ignores it): 10 requests/s instead of 3, same code."""
+    monkeypatch.setenv("LITRAG_FETCH__API_KEY", "replay-key")
+
+
 def _gone(fetch: Fetch) -> dict[str, dict[str, object]]:
     return {k: r for k, r in records(fetch.out).items() if r["status"] == "gone"}
 
