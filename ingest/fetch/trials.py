@@ -162,6 +162,8 @@ def _listing(job: Job, run: Run, last_page: list[str], total: object) -> set[str
     (the listing changed while it was paged), and nothing is marked gone."""
     if "filter.advanced" in run.search:
         return None
+    if run.cursor and "total" not in run.cursor:
+        return None  # resumed from a cursor written before cursors kept their pages' ids
     listing = {*run.listed, *last_page}
     if isinstance(total, int) and len(listing) < total:
         job.stats.warnings.append(
