@@ -252,8 +252,8 @@ class JobManager:
         with self._cond:
             job = self._jobs[job_id].model_copy(update=fields)
             self._jobs[job_id] = job
-        if save:
-            self.folder.save(job)
+            if save:  # under the lock: a cancel's record is never overwritten by an older one
+                self.folder.save(job)
         return job
 
     def _run(self, job_id: str) -> None:

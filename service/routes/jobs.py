@@ -9,7 +9,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Receive, Scope, Send
 
 from core.errors import LitragError
 from core.jobs import Job, JobList
@@ -19,7 +22,27 @@ from service.jobs import JobManager
 from service.jobs.spool import receive_upload
 from service.state import State
 
-router = APIRouter(prefix="/v1", tags=["ingest jobs"], dependencies=[AuthDep])
+
+class _SharedPathRoute(APIRoute):
+    """A route whose ``405`` lists every method served at its path in ``Allow``: Starlette lists
+    only the route's own, and GET and DELETE ``/v1/jobs/{job_id}`` are two routes."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.methods and scope["method"] not in self.methods:
+            methods = {
+                m
+                for r in router.routes
+                if isinstance(r, APIRoute) and r.path == self.path
+                for m in r.methods or ()
+            }
+            allow = ", ".join(sorted(methods | self.methods))
+            raise StarletteHTTPException(405, headers={"Allow": allow})
+        await super().handle(scope, receive, send)
+
+
+router = APIRouter(
+    prefix="/v1", tags=["ingest jobs"], dependencies=[AuthDep], route_class=_SharedPathRoute
+)
 
 UPLOAD_PATH = "/v1/documents"
 

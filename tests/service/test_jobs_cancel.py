@@ -102,6 +102,10 @@ def test_cancel_needs_the_key_and_a_known_unfinished_job(live: LiveServer) -> No
         "message": "no ingest job 'nope'",
         "param": "job_id",
     }
+    # two routes share the path: a 405 names both methods
+    for method in ("PUT", "OPTIONS"):
+        r = httpx.request(method, f"{live.url}/v1/jobs/nope", headers=AUTH)
+        assert r.status_code == 405 and r.headers["allow"] == "DELETE, GET", (method, r.headers)
     doc = httpx.get(f"{live.url}/openapi.json").json()
     op = doc["paths"]["/v1/jobs/{job_id}"]["delete"]
     assert op["operationId"] == "cancel_job"
