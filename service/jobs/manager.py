@@ -361,7 +361,12 @@ class JobManager:
 
     def _cancelled(self, job_id: str) -> None:
         """The running job stopped on its cancel: what it stored stays (its counts)."""
-        job = self._update(job_id, state="cancelled", phase="", finished_at=_now())
+        try:
+            store = self._resources().store
+            where: dict[str, Any] = {"collection": store.collection, "points": store.count()}
+        except Exception:  # the store failed under the job: the record says less, nothing else
+            where = {}
+        job = self._update(job_id, state="cancelled", phase="", finished_at=_now(), **where)
         self.tally.ended("cancelled")
         self.folder.delete_files(job_id)
         log.info(

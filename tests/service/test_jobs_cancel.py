@@ -160,6 +160,7 @@ def test_cancel_queued_and_running_jobs_then_the_same_upload_repairs_the_store(
     assert 0 < stopped["counts"]["documents"]["trial"] < len(files), stopped["counts"]
     assert not (spool / running["id"]).exists()
     partial = stored_points(served_store(live))
+    assert stopped["points"] == len(partial) and stopped["collection"]
     # a cancel again answers the same; the queued one never ran meanwhile
     again = cancel(live.url, running["id"])
     assert again.status_code == 200 and again.json()["state"] == "cancelled"
