@@ -92,7 +92,9 @@ class JobSummary(BaseModel):
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
-    phase: str = Field("", description="What a running job does now (ingesting, indexing)")
+    phase: str = Field(
+        "", description="What a running job does now (ingesting, indexing, cancelling)"
+    )
     files: list[JobFile] = Field(default_factory=list)
     total_bytes: int = 0
     counts: JobCounts = Field(default_factory=JobCounts)
