@@ -93,6 +93,8 @@ class Pipeline:
         # (identifier field, value) -> doc_id that holds it (this run)
         self._seen_identifiers: dict[tuple[str, str], tuple[str, SourceType]] = {}
         self._error: BaseException | None = None
+        # set when run() ends early (an error, a cancel): the parse thread stops at its next item
+        self._stop = threading.Event()
 
     # -- reporting ----------------------------------------------------------------------------
     def _report(self, entry: ReportEntry) -> None:
@@ -108,6 +110,8 @@ class Pipeline:
     def _produce(self, paths: list[Path], out: queue.Queue[object]) -> None:
         try:
             for item in self._timed(discover(paths, self.settings.ingest)):
+                if self._stop.is_set():
+                    return
                 if isinstance(item, RecordFailure):
                     out.put(ReportEntry("failure", item.source, item.record, item.reason))
                     continue
@@ -116,6 +120,8 @@ class Pipeline:
                     continue
                 try:
                     for result in self._timed(parse_source(item, self.settings.ingest)):
+                        if self._stop.is_set():
+                            return
                         if isinstance(result, RecordFailure):
                             out.put(
                                 ReportEntry("failure", result.source, result.record, result.reason)
@@ -317,11 +323,16 @@ class Pipeline:
         start = time.perf_counter()
         parsed: queue.Queue[object] = queue.Queue(maxsize=self.settings.ingest.batch_size * 4)
         to_write: queue.Queue[object] = queue.Queue(maxsize=2)
-        producer = threading.Thread(target=self._produce, args=(paths, parsed), daemon=True)
-        writer = threading.Thread(target=self._writer, args=(to_write,), daemon=True)
+        producer = threading.Thread(
+            target=self._produce, args=(paths, parsed), name="litrag-ingest-parse", daemon=True
+        )
+        writer = threading.Thread(
+            target=self._writer, args=(to_write,), name="litrag-ingest-write", daemon=True
+        )
         producer.start()
         writer.start()
         batch = _Batch()
+        finished = False
         try:
             for item in self._drain(parsed):
                 if isinstance(item, ReportEntry):
@@ -337,9 +348,20 @@ class Pipeline:
                     batch = _Batch()
             if batch.docs or batch.supersede or batch.relink:
                 self._flush(batch, to_write)
+            finished = True
         finally:
             to_write.put(_DONE)
             writer.join()
+            if not finished:
+                # the parse thread may be blocked on the full queue: tell it to stop and empty the
+                # queue behind it, so neither it nor the documents it holds outlive this run
+                self._stop.set()
+                threading.Thread(
+                    target=_discard_until_done,
+                    args=(parsed, producer),
+                    name="litrag-ingest-discard",
+                    daemon=True,
+                ).start()
         if self._error is not None:
             raise self._error
         self.stats.seconds = time.perf_counter() - start
@@ -359,3 +381,15 @@ class Pipeline:
                 return
             assert isinstance(item, _DocWork | ReportEntry)
             yield item
+
+
+def _discard_until_done(q: queue.Queue[object], producer: threading.Thread) -> None:
+    """Take items off ``q`` until the producer's end marker (or, when the run already took the
+    marker, until the producer is gone and ``q`` is empty)."""
+    while True:
+        try:
+            if q.get(timeout=0.2) is _DONE:
+                return
+        except queue.Empty:
+            if not producer.is_alive():
+                return
