@@ -86,6 +86,12 @@ class UploadTooLarge(ApiError):
     status, kind = 413, "upload_too_large"
 
 
+class UploadNotStored(ApiError):
+    """The service could not write an upload to its jobs folder (disk full, permissions)."""
+
+    status, kind = 503, "upload_not_stored"
+
+
 class JobQueueFull(ApiError):
     """As many ingest jobs wait as the service allows."""
 

@@ -20,11 +20,24 @@ from starlette.requests import Request
 
 from core.config import ServiceSettings
 from core.jobs import JobFile
-from service.errors import InvalidMultipart, InvalidRequest, UnsupportedMediaType, UploadTooLarge
+from service.errors import (
+    InvalidMultipart,
+    InvalidRequest,
+    UnsupportedMediaType,
+    UploadNotStored,
+    UploadTooLarge,
+)
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_PARTS_DEPTH = 16
 _MAX_COMPONENT = 200
+
+
+def not_stored(exc: OSError) -> UploadNotStored:
+    """The 503 for an upload the service's own disk could not take (full, not writable)."""
+    return UploadNotStored(
+        f"the upload could not be written to the jobs folder: {exc.strerror or exc}"
+    )
 
 
 def safe_name(filename: str, index: int) -> str:
@@ -36,6 +49,13 @@ def safe_name(filename: str, index: int) -> str:
         if p not in ("", ".", "..")
     ][-_MAX_PARTS_DEPTH:]
     return "/".join(parts) or f"upload-{index}"
+
+
+def _clashes(name: str, taken: set[str]) -> bool:
+    """``name`` is taken, or is a folder of a taken file, or a taken file is one of its folders
+    (``a`` and ``a/b`` cannot both be spooled)."""
+    parents = {"/".join(name.split("/")[:i]) for i in range(1, name.count("/") + 1)}
+    return name in taken or bool(parents & taken) or any(t.startswith(f"{name}/") for t in taken)
 
 
 @dataclass
@@ -92,7 +112,7 @@ class _Receiver:
         name = safe_name(filename, len(self.files) + 1)
         taken = {f.name for f in self.files}
         unique, n = name, 1
-        while unique in taken:
+        while _clashes(unique, taken):
             n += 1
             unique = f"{n}-{name}"
         path = self.folder / unique
@@ -150,7 +170,10 @@ async def receive_upload(request: Request, folder: Path, limits: ServiceSettings
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limits.max_upload_bytes:
         raise UploadTooLarge(_too_large(limits))
-    await run_in_threadpool(folder.mkdir, parents=True)
+    try:
+        await run_in_threadpool(folder.mkdir, parents=True)
+    except OSError as exc:
+        raise not_stored(exc) from exc
     receiver = _Receiver(folder, limits)
     parser = MultipartParser(
         boundary,
@@ -182,6 +205,9 @@ async def receive_upload(request: Request, folder: Path, limits: ServiceSettings
     except MultipartParseError as exc:
         _discard(receiver, folder)
         raise InvalidMultipart(f"the multipart body cannot be read: {exc}") from exc
+    except OSError as exc:  # the service's disk, not the client's input: 503, nothing kept
+        _discard(receiver, folder)
+        raise not_stored(exc) from exc
     except BaseException:
         _discard(receiver, folder)
         raise

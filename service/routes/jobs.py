@@ -19,7 +19,7 @@ from core.jobs import Job, JobList
 from service.deps import AuthDep, StateDep
 from service.errors import error_responses
 from service.jobs import JobManager
-from service.jobs.spool import receive_upload
+from service.jobs.spool import not_stored, receive_upload
 from service.state import State
 
 
@@ -135,12 +135,17 @@ async def upload(request: Request, state: StateDep) -> JSONResponse:
     jobs = _jobs(state)
     jobs.check_room()
     await run_in_threadpool(state.ensure_store)
-    folder = jobs.folder.incoming_folder()
+    try:
+        folder = await run_in_threadpool(jobs.folder.incoming_folder)
+    except OSError as exc:
+        raise not_stored(exc) from exc
     files = await receive_upload(request, folder, state.settings.service)
     try:
         job = jobs.submit(folder, files)
-    except BaseException:
+    except BaseException as exc:
         await run_in_threadpool(shutil.rmtree, folder, True)
+        if isinstance(exc, OSError):
+            raise not_stored(exc) from exc
         raise
     body = jobs.get(job.id)
     return JSONResponse(

@@ -290,3 +290,51 @@ def test_openapi_documents_upload_and_jobs(live: LiveServer) -> None:
     assert {"202", "401", "413", "415", "429"} <= set(post["responses"])
     assert doc["paths"]["/v1/jobs/{job_id}"]["get"]["responses"]["200"]["content"]
     assert "/v1/jobs" in doc["paths"]
+
+
+def test_file_names_that_clash_as_file_and_folder_are_both_kept(
+    live: LiveServer, corpus: Path
+) -> None:
+    """``x`` and ``x/y`` (either order) cannot both be spooled as named: the second is renamed,
+    no upload is refused and nothing is lost."""
+    a, b, c = trials(corpus, 60, 3)
+    parts = [
+        ("files", ("t.xml", a.read_bytes(), "application/xml")),
+        ("files", ("t.xml/inner.xml", b.read_bytes(), "application/xml")),
+        ("files", ("d/t.xml", c.read_bytes(), "application/xml")),
+        ("files", ("d", a.read_bytes(), "application/xml")),
+    ]
+    r = httpx.post(f"{live.url}/v1/documents", files=parts, headers=AUTH, timeout=60)
+    assert r.status_code == 202, r.text
+    assert [f["name"] for f in r.json()["files"]] == [
+        "t.xml",
+        "2-t.xml/inner.xml",
+        "d/t.xml",
+        "2-d",
+    ]
+    job = wait_job(live.url, r.json()["id"])
+    assert job["state"] == "succeeded", job
+    assert job["counts"]["failures"] == 0
+    assert (
+        job["counts"]["stored_documents"] + job["counts"]["unchanged"] + job["counts"]["duplicates"]
+        == 4
+    )
+
+
+def test_an_upload_the_service_cannot_write_is_a_clear_503(live: LiveServer, corpus: Path) -> None:
+    """The jobs folder cannot take the upload (here its ``incoming`` folder is a file; disk full
+    and permissions end the same way): 503 with the reason, no job, nothing left behind."""
+    incoming = live.settings.store.path / "jobs" / "incoming"
+    before = httpx.get(f"{live.url}/v1/jobs", headers=AUTH).json()["jobs"]
+    shutil.rmtree(incoming)
+    incoming.write_text("not a folder")
+    try:
+        r = upload(live.url, trials(corpus, 70, 1))
+    finally:
+        incoming.unlink()
+        incoming.mkdir()
+    assert r.status_code == 503, r.text
+    error = r.json()["error"]
+    assert error["type"] == "upload_not_stored"
+    assert error["message"].startswith("the upload could not be written to the jobs folder: ")
+    assert httpx.get(f"{live.url}/v1/jobs", headers=AUTH).json()["jobs"] == before
