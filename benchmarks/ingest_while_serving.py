@@ -166,7 +166,7 @@ def main() -> None:
                     job = client.get(
                         f"/v1/jobs/{job_id}", headers={"Authorization": f"Bearer {KEY}"}
                     ).json()
-                    if job["state"] in ("succeeded", "failed"):
+                    if job["state"] in ("succeeded", "failed", "cancelled"):
                         break
                     time.sleep(0.5)
             stop.set()

@@ -61,8 +61,9 @@ def ingest(
 ) -> None:
     """Parse, chunk, embed and store documents: JATS, PDF, ClinicalTrials.gov, MEDLINE.
 
-    Exit codes: 0 everything ingested, 1 some inputs failed (all others stored), 2 usage or
-    configuration error (also: the server is unreachable or refuses the upload).
+    Exit codes: 0 everything ingested, 1 some inputs failed (all others stored) or the server's
+    job was cancelled, 2 usage or configuration error (also: the server is unreachable or refuses
+    the upload), 130 Ctrl-C while following a server job (the job goes on).
     """
     console = Console(stderr=True)
     if server is not None:

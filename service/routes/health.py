@@ -61,5 +61,6 @@ def readyz(request: Request, state: StateDep) -> JSONResponse:
     response_class=Response,
 )
 def metrics(metrics: MetricsDep) -> Response:
-    """Requests by route and status with latency, answer sentences by verdict, store points."""
+    """Requests by route and status with latency, answer sentences by verdict, store points,
+    the embedding queue, and ingest jobs (by state, ended, documents and chunks stored, queue)."""
     return Response(metrics.render(), media_type=CONTENT_TYPE)
