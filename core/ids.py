@@ -13,11 +13,12 @@ from core.schemas import Identifiers
 CHUNK_NAMESPACE = uuid.UUID("6f1c2a8e-5b7d-4c1e-9a3f-2d8b7e4c1a90")
 
 _DOI_RE = re.compile(r"\b(10\.\d{4,9}/[^\s\"'<>]+)", re.IGNORECASE)
-_NCT_RE = re.compile(r"^NCT\d{8}$")
-#: An NCT number inside text, with no digit glued to it: ``NCT01234567``, ``NCT 01234567``,
-#: ``ClinicalTrials.govNCT01234567`` (MEDLINE), lower-case ``nct…`` only as a word of its own.
-NCT_IN_TEXT = re.compile(r"(?:(?<!\d)NCT|(?<![A-Za-z\d])nct) ?(\d{8})(?!\d)")
-_PMCID_RE = re.compile(r"^PMC\d+$")
+_NCT_RE = re.compile(r"^NCT[0-9]{8}$")
+#: An NCT number inside text, with no digit glued to it: ``NCT01234567``, ``NCT 01234567``
+#: (also a no-break space or a hyphen), ``ClinicalTrials.govNCT01234567`` (MEDLINE), lower-case
+#: ``nct…`` only as a word of its own. ASCII digits only: other scripts' digits are not ids.
+NCT_IN_TEXT = re.compile(r"(?:(?<!\d)NCT|(?<![A-Za-z\d])nct)[ \u00a0-]?(\d{8})(?!\d)", re.ASCII)
+_PMCID_RE = re.compile(r"^PMC\d+$", re.ASCII)
 
 
 def normalize_doi(raw: str) -> str | None:
@@ -37,7 +38,7 @@ def find_doi(text: str) -> str | None:
 def normalize_pmcid(raw: str) -> str | None:
     """'PMC123' from '123', 'pmc123' or 'PMC123'; None when not a PMCID."""
     s = raw.strip().upper()
-    if s.isdigit():
+    if s.isascii() and s.isdigit():
         s = "PMC" + s
     return s if _PMCID_RE.match(s) else None
 
@@ -93,11 +94,13 @@ def all_urls(ids: Identifiers) -> dict[str, str]:
     """Every URL the identifiers support, keyed by kind (pmc, pubmed, doi, clinicaltrials)."""
     urls: dict[str, str] = {}
     if ids.pmcid:
-        urls["pmc"] = f"https://pmc.ncbi.nlm.nih.gov/articles/{ids.pmcid}/"
+        urls["pmc"] = f"https://pmc.ncbi.nlm.nih.gov/articles/{quote(ids.pmcid, safe='')}/"
     if ids.pmid:
-        urls["pubmed"] = f"https://pubmed.ncbi.nlm.nih.gov/{ids.pmid}/"
+        urls["pubmed"] = f"https://pubmed.ncbi.nlm.nih.gov/{quote(ids.pmid, safe='')}/"
     if ids.doi:
-        urls["doi"] = f"https://doi.org/{quote(ids.doi, safe='/:;()')}"
+        # parentheses are legal in DOIs (10.1016/S0140-6736(20)30183-5) but end a Markdown link
+        # target: encoded, a DOI read from a document can never break out of a link it is put in
+        urls["doi"] = f"https://doi.org/{quote(ids.doi, safe='/:;')}"
     if ids.nct_id:
-        urls["clinicaltrials"] = f"https://clinicaltrials.gov/study/{ids.nct_id}"
+        urls["clinicaltrials"] = f"https://clinicaltrials.gov/study/{quote(ids.nct_id, safe='')}"
     return urls

@@ -29,7 +29,7 @@ from ingest.fetch.manifest import (
 log = logging.getLogger(__name__)
 
 #: Identifiers become file names: only these shapes are accepted from a response.
-_SAFE_ID = re.compile(r"^(PMC\d{1,12}|\d{1,12}|NCT\d{8})$")
+_SAFE_ID = re.compile(r"^(PMC\d{1,12}|\d{1,12}|NCT\d{8})$", re.ASCII)
 
 
 class SourceError(LitragError):

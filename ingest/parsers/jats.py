@@ -793,7 +793,7 @@ def _identifiers(meta: _El) -> Identifiers:
         value = _norm(_alltext(aid))
         if kind in ("pmc", "pmcid") and pmcid is None:
             pmcid = normalize_pmcid(value)
-        elif kind == "pmid" and pmid is None and value.isdigit():
+        elif kind == "pmid" and pmid is None and value.isascii() and value.isdigit():
             pmid = value
         elif kind == "doi" and doi is None:
             doi = normalize_doi(value)

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from core.ids import chunk_id, doc_id_for, normalize_doi, normalize_nct, normalize_pmcid, source_url
+from core.ids import (
+    chunk_id,
+    doc_id_for,
+    find_ncts,
+    normalize_doi,
+    normalize_nct,
+    normalize_pmcid,
+    source_url,
+)
 from core.schemas import Identifiers
 
 
@@ -40,3 +48,30 @@ def test_urls_from_identifiers_only() -> None:
     assert source_url(Identifiers(pmid="29768149")) == "https://pubmed.ncbi.nlm.nih.gov/29768149/"
     assert source_url(Identifiers(doi="10.1/a b")) == "https://doi.org/10.1/a%20b"
     assert source_url(Identifiers()) is None
+
+
+def test_an_identifier_read_from_a_document_cannot_break_out_of_a_markdown_link() -> None:
+    """A DOI is taken from document text; parentheses (legal in DOIs) and brackets would end a
+    Markdown link target early, and whatever followed would render as a link of its own."""
+    hostile = normalize_doi("doi:10.3390/x)https://evil.example/login(y")
+    assert hostile is not None
+    url = source_url(Identifiers(doi=hostile))
+    assert url is not None and not set("()[]<> ") & set(url)
+    assert f"[doi]({url})".count(")") == 1  # the link ends where it should
+    # a real DOI with parentheses still resolves (doi.org decodes %28/%29)
+    assert (
+        source_url(Identifiers(doi="10.1016/s0140-6736(20)30183-5"))
+        == "https://doi.org/10.1016/s0140-6736%2820%2930183-5"
+    )
+    # ids that a parser let through malformed are encoded too, never interpolated raw
+    assert (
+        source_url(Identifiers(pmid="1)[x](y"))
+        == "https://pubmed.ncbi.nlm.nih.gov/1%29%5Bx%5D%28y/"
+    )
+
+
+def test_nct_numbers_and_pmcids_are_ascii_digits_only() -> None:
+    assert find_ncts("NCT０１２３４５６７ and NCT01234567") == ["NCT01234567"]
+    assert find_ncts("NCT\u00a001234567, NCT-07654321") == ["NCT01234567", "NCT07654321"]
+    assert normalize_nct("NCT０１２３４５６７") is None
+    assert normalize_pmcid("１２３") is None

@@ -342,6 +342,6 @@ def _references(refs: JSON) -> list[Reference]:
         if not citation:
             continue
         pmid = text_of(r, "pmid")
-        pmid = pmid if pmid and pmid.isdigit() else None
+        pmid = pmid if pmid and pmid.isascii() and pmid.isdigit() else None
         out.append(Reference(ref_id=f"ref{i}", text=citation, pmid=pmid))
     return out
