@@ -55,6 +55,10 @@ def _ncbi_date(d: date) -> str:
     return d.strftime("%Y/%m/%d")
 
 
+#: The most ids PubMed's esearch lists for one search (NCBI refuses a retstart above 9998).
+PUBMED_ESEARCH_CAP = 9999
+
+
 @dataclass(frozen=True, slots=True)
 class SearchResult:
     """The ids esearch listed and the total it reported."""
@@ -76,8 +80,13 @@ def esearch(job: Job, db: str, term: str, mindate: date | None) -> SearchResult:
     ids: list[str] = []
     warnings: list[str] = []
     count, retstart, size = 0, 0, job.settings.search_page_size
+    first_count: int | None = None
+    # PubMed's esearch lists at most the first 9,999 ids of a search (retstart above 9998 is an
+    # <ERROR>): stop there and say so instead of failing every run of a broad query
+    cap = PUBMED_ESEARCH_CAP if db == "pubmed" else None
     while True:
-        page = {**params, "retstart": str(retstart), "retmax": str(size)}
+        want = size if cap is None else min(size, cap - retstart)
+        page = {**params, "retstart": str(retstart), "retmax": str(want)}
         body = job.client.request("GET", url, group="ncbi", params=page).content
         root = parse_xml(body, f"esearch db={db}")
         error = root.findtext("ERROR")
@@ -89,13 +98,29 @@ def esearch(job: Job, db: str, term: str, mindate: date | None) -> SearchResult:
             count = int(root.findtext("Count") or "0")
         except ValueError:
             raise EutilsError(f"esearch db={db}: unreadable <Count> in the response") from None
+        if first_count is None:
+            first_count = count
+        elif count != first_count:
+            # each page runs the search again: ids moved between pages, some may be missing
+            warnings.append(
+                f"esearch: the result set changed while paging ({first_count} then {count} "
+                "records); the listing may miss some: run again"
+            )
+            first_count = count
         got = [(e.text or "").strip() for e in root.iterfind("IdList/Id")]
         ids.extend(got)
         retstart += len(got)
         if not got or retstart >= count:
             break
-    complete = retstart >= count and not warnings
-    return SearchResult(list(dict.fromkeys(ids)), count, warnings, complete)
+        if cap is not None and retstart >= cap:
+            warnings.append(
+                f"esearch: PubMed lists only the first {cap} of the {count} records of a search; "
+                "narrow the query (or use --since) to fetch the rest"
+            )
+            break
+    unique = list(dict.fromkeys(ids))
+    complete = retstart >= count and len(unique) >= count and not warnings
+    return SearchResult(unique, count, warnings, complete)
 
 
 def efetch(job: Job, db: str, ids: Sequence[str]) -> bytes:

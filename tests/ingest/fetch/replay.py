@@ -97,6 +97,8 @@ class Replay:
     ctgov_total_offset: int = 0  # added to totalCount: a listing that changed while paged
     oa_open: set[str] = field(default_factory=set)  # PMC ids the OA service calls open access
     unfetchable: dict[str, list[str]] = field(default_factory=dict)  # listed, efetch omits them
+    # ids esearch stops listing after its first page (a record withdrawn while a search is paged)
+    withdrawn_after_first_page: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def inject(self, route: str, *kinds: str) -> None:
@@ -154,6 +156,10 @@ def _catalogs() -> tuple[dict[str, dict[str, Entry]], dict[str, bytes]]:
             assert m, name
             catalogs["pubmed"][m.group(1).decode()] = Entry(art)
     return catalogs, headers
+
+
+#: PubMed's esearch refuses a retstart above this (only the first 9,999 ids of a search).
+PUBMED_MAX_RETSTART = 9998
 
 
 def _esearch_body(template: bytes, ids: list[str], count: int, retstart: int) -> bytes:
@@ -241,6 +247,19 @@ class _Handler(BaseHTTPRequestHandler):
             ids = [i for i in ids if low <= entries[i].mdat <= high]
         ids += state.unfetchable.get(db, [])
         start, size = int(p.get("retstart", 0)), int(p.get("retmax", 20))
+        if start > 0 and db in state.withdrawn_after_first_page:
+            ids.remove(state.withdrawn_after_first_page[db])
+        if db == "pubmed" and start > PUBMED_MAX_RETSTART:
+            # NCBI's answer, derived from the recorded <ERROR> body (esearch_pubmed's limit)
+            body = re.sub(
+                rb"<ERROR>.*?</ERROR>",
+                b"<ERROR>Search Backend failed: Exception:\n'retstart' cannot be larger than "
+                b"9998. For PubMed, ESearch can only retrieve the first 9,999 records matching "
+                b"the query.</ERROR>",
+                (EUTILS / "error_esearch_invalid_db_fleegle.xml").read_bytes(),
+                flags=re.S,
+            )
+            return self._send(200, body, "text/xml")
         template = (
             EUTILS / "esearch_pmc_ecology_retmax200.xml"
             if db == "pmc"

@@ -87,3 +87,37 @@ def test_a_rate_above_ncbis_limit_is_a_configuration_error(
     result = fetch("pubmed", "--query", "cancer")
     assert result.exit_code == 2
     assert "exceeds NCBI's limit of 3/s without an api_key" in " ".join(result.output.split())
+
+
+def test_a_search_past_pubmeds_9999_ids_lists_what_it_can(
+    fetch: Fetch, replay: Replay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PubMed's esearch refuses a retstart above 9998 (the replay server answers as NCBI does):
+    the run lists the first 9,999 ids, says so, and fetches; it never asks past the limit."""
+    monkeypatch.setenv("LITRAG_FETCH__API_KEY", "replay-key")
+    replay.unfetchable["pubmed"] = [str(50_000_000 + i) for i in range(12_000)]
+    result = fetch("pubmed", "--query", "cancer", "--max", "3")
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "PubMed lists only the first 9999 of the 12007 records of a search" in out
+    pages = [
+        (int(r.params["retstart"]), int(r.params["retmax"])) for r in replay.requests("esearch")
+    ]
+    assert pages and all(start <= 9998 and start + size <= 9999 for start, size in pages), pages
+    assert sum(1 for r in records(fetch.out).values() if r["status"] == "fetched") == 3
+
+
+def test_a_listing_that_changes_while_paged_marks_nothing_gone(
+    fetch: Fetch, replay: Replay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each esearch page runs the search again: a record withdrawn after the first page moves
+    every later id up one place, and one id is never listed. The run must not take that listing
+    as complete (with --full it would mark the skipped, still existing, record gone)."""
+    monkeypatch.setenv("LITRAG_FETCH__API_KEY", "replay-key")
+    monkeypatch.setenv("LITRAG_FETCH__SEARCH_PAGE_SIZE", "2")
+    assert fetch("pubmed", "--query", "cancer", "--full").exit_code == 0
+    replay.withdrawn_after_first_page["pubmed"] = PMIDS[0]
+    result = fetch("pubmed", "--query", "cancer", "--full")
+    assert result.exit_code == 0, result.output
+    assert "the result set changed while paging" in " ".join(result.output.split())
+    assert not [k for k, r in records(fetch.out).items() if r["status"] == "gone"]
