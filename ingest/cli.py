@@ -147,7 +147,7 @@ def _ingest_local(
     missing = [p for p in paths if not p.exists()]
     if missing and len(missing) == len(paths):
         console.print(
-            f"[red]error:[/red] no such file or directory: {', '.join(map(str, missing))}"
+            "[red]error:[/red] no such file or directory: " + escape(", ".join(map(str, missing)))
         )
         return EXIT_USAGE
     report_fh: IO[str] | None = None
@@ -172,7 +172,7 @@ def _ingest_local(
         console.print(f"[red]store error:[/red] {escape(str(exc))}")
         return EXIT_FAILURES
     except OSError as exc:
-        console.print(f"[red]error:[/red] cannot write the report {report}: {exc}")
+        console.print(f"[red]error:[/red] cannot write the report {escape(f'{report}: {exc}')}")
         return EXIT_USAGE
     finally:
         store.close()

@@ -94,7 +94,7 @@ def print_summary(
 ) -> None:
     """The summary table on stdout."""
     out = Console()
-    table = Table(title=f"litrag ingest → {collection}")
+    table = Table(title=f"litrag ingest → {escape(collection)}")
     table.add_column("what")
     table.add_column("count", justify="right")
     for kind, n in sorted(counts.documents.items()):
@@ -117,4 +117,4 @@ def print_summary(
     table.add_row("time", f"{counts.seconds:.1f} s ({rate:.1f} chunks/s)")
     out.print(table)
     if report:
-        out.print(f"report: {report}")
+        out.print(f"report: {escape(str(report))}")

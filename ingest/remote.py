@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import quote
 
 import httpx
 from rich.console import Console
@@ -35,10 +34,28 @@ EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130
 _BLOCK = 256 * 1024
 POLL_S = 0.5
+#: How long a job is polled through failed requests (service restarting, network down) before
+#: this client gives up following it (exit 2; the job goes on in the service).
+POLL_RETRY_S = 120.0
+_RETRY_MAX_WAIT_S = 10.0
 
 
 class RemoteError(Exception):
-    """The service could not be reached or refused the request (exit code 2)."""
+    """The service could not be reached or refused the request (exit code 2). ``transient``:
+    a later try may succeed (no answer, 5xx, 429)."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class _Lost(Exception):
+    """Polling kept failing for POLL_RETRY_S: this client stops following ``job``."""
+
+    def __init__(self, job: Job, error: RemoteError) -> None:
+        super().__init__(str(error))
+        self.job = job
+        self.error = error
 
 
 class _Detached(Exception):
@@ -141,8 +158,9 @@ def multipart_body(uploads: list[Upload], boundary: str) -> tuple[int, Iterator[
 
 
 def _quote(name: str) -> str:
-    # RFC 7578: the filename is percent-encoded where it would break the header
-    return quote(name, safe="/!$&'()*+,;:=@ -._~[]{}^`")
+    # sent as UTF-8 (RFC 7578 4.2, what browsers do); the service does not percent-decode, so
+    # only what would end the quoted string is escaped, and line breaks cannot be sent at all
+    return name.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "").replace("\n", "")
 
 
 class Client:
@@ -179,17 +197,41 @@ class Client:
         response = self._send("GET", f"/v1/jobs/{job_id}", params={"entries_from": entries_from})
         return Job.model_validate(response.json())
 
+    def poll(self, job: Job, entries_from: int) -> Job:
+        """:meth:`job`, tried again with growing pauses for up to POLL_RETRY_S while the
+        failure may pass (no answer, 5xx, 429); _Lost when it does not."""
+        deadline = time.monotonic() + POLL_RETRY_S
+        wait = POLL_S
+        while True:
+            try:
+                return self.job(job.id, entries_from)
+            except RemoteError as exc:
+                left = deadline - time.monotonic()
+                if not exc.transient or left <= 0:
+                    raise _Lost(job, exc) from exc
+                time.sleep(min(wait, left))
+                wait = min(wait * 2, _RETRY_MAX_WAIT_S)
+
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.ConnectError as exc:
-            raise RemoteError(f"cannot reach the service at {self.server}: {exc}") from exc
+            raise RemoteError(
+                f"cannot reach the service at {self.server}: {exc}", transient=True
+            ) from exc
         except httpx.TimeoutException as exc:
-            raise RemoteError(f"the service at {self.server} did not answer in time") from exc
+            raise RemoteError(
+                f"the service at {self.server} did not answer in time", transient=True
+            ) from exc
         except httpx.HTTPError as exc:
-            raise RemoteError(f"request to {self.server}{path} failed: {exc}") from exc
+            raise RemoteError(
+                f"request to {self.server}{path} failed: {exc}", transient=True
+            ) from exc
         if response.status_code >= 400:
-            raise RemoteError(_refusal(response, self.server))
+            status = response.status_code
+            raise RemoteError(
+                _refusal(response, self.server), transient=status >= 500 or status == 429
+            )
         return response
 
 
@@ -223,7 +265,7 @@ def ingest_remote(
     uploads, local = collect(paths)
     if len(paths) == sum(1 for e in local if e.record == "path"):
         missing = ", ".join(e.file for e in local)
-        console.print(f"[red]error:[/red] no such file or directory: {missing}")
+        console.print(f"[red]error:[/red] no such file or directory: {escape(missing)}")
         return EXIT_USAGE
     report_fh: IO[str] | None = None
     client = Client(server, api_key)
@@ -234,6 +276,13 @@ def ingest_remote(
     except _Detached as stop:
         _print_detached(console, client.server, stop.job)
         return EXIT_INTERRUPTED
+    except _Lost as lost:
+        console.print(
+            f"[red]error:[/red] {escape(str(lost.error))}; gave up following after "
+            f"{POLL_RETRY_S:.0f} s: the job continues on the server"
+        )
+        _print_detached(console, client.server, lost.job)
+        return EXIT_USAGE
     except RemoteError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")
         return EXIT_USAGE
@@ -293,7 +342,6 @@ def _follow(
 ) -> Job | None:
     """Upload, then poll the job until it ends; report lines as they come. None: nothing to
     upload (every input was left out here)."""
-    names = {u.name: str(u.path) for u in uploads}
     with IngestView(console, report_fh) as view:
         for entry in local:
             view.on_report(entry)
@@ -304,6 +352,9 @@ def _follow(
             job = client.upload(uploads)
         except KeyboardInterrupt:
             raise _Detached(None) from None
+        # the service lists the files in the order they were sent, under the names it stored
+        # them as (made safe, renamed on a clash): its report lines name those
+        names = {f.name: str(u.path) for f, u in zip(job.files, uploads, strict=False)}
         console.print(f"job {job.id}: {client.server}/v1/jobs/{job.id}")
         seen = 0
         try:
@@ -314,9 +365,18 @@ def _follow(
                 seen = job.entries_from + len(job.entries)
                 view.on_progress(_with_local(job.counts, local))
                 if job.state in ENDED_STATES:
-                    return job
+                    break
                 time.sleep(POLL_S)
-                job = client.job(job.id, entries_from=seen)
+                job = client.poll(job, entries_from=seen)
+            # the job ended with more report lines than one answer holds: read the rest
+            while seen < job.entries_total:
+                page = client.poll(job, entries_from=seen)
+                if not page.entries:
+                    break  # the service no longer has them (its report was removed)
+                for entry in page.entries:
+                    view.on_report(_localised(entry, names))
+                seen = page.entries_from + len(page.entries)
+            return job
         except KeyboardInterrupt:
             raise _Detached(job) from None
 
