@@ -26,7 +26,9 @@ from core.schemas import LinkMention, LinkRelation, Section
 
 #: A section title or abstract label that holds the paper's own registration.
 REGISTRATION_TITLE = re.compile(
-    r"regist|trial (?:number|identifier|id\b)|clinicaltrials\.gov", re.IGNORECASE
+    r"\bregistration\b|\bregistered\b|\btrial registry\b|\bregistry (?:number|no|id|identifier)\b"
+    r"|trial (?:number|identifier|id\b)|clinicaltrials\.gov",
+    re.IGNORECASE,
 )
 #: A registration statement near an NCT number (same sentence, before or just after it).
 REGISTRATION_STATEMENT = re.compile(
@@ -57,13 +59,59 @@ def merged(mentions: Iterable[LinkMention]) -> list[LinkMention]:
     return list(best.values())
 
 
-def _window(text: str, start: int, end: int) -> str:
-    """The text around a mention, cut at sentence ends (". " before, ". " after)."""
-    before = text[max(0, start - _BEFORE) : start]
+#: A registration statement made void by a negation just before it ("was not registered").
+_NEGATED = re.compile(r"\b(?:not|never|n't|nor)\s+(?:\w+\s+)?$", re.IGNORECASE)
+
+
+def _window(text: str, start: int, end: int, lo: int, hi: int) -> str:
+    """The sentence around a mention: from the last sentence end before it, to the first one
+    after it (or the end of the next sentence when that one starts "Registered…", as in
+    "NCT01234567. Registered at ClinicalTrials.gov"), and never past the neighbouring NCT
+    numbers (``lo``/``hi``), so a statement belongs to the nearest number only."""
+    before = text[max(lo, start - _BEFORE) : start]
     cut = max(before.rfind(". "), before.rfind("; "))
     before = before[cut + 2 :] if cut >= 0 else before
-    after = text[end : end + _AFTER]
+    after = text[end : min(hi, end + _AFTER)]
+    stop = _sentence_end(after)
+    if stop >= 0:
+        rest = after[stop + 2 :]
+        follow = _sentence_end(rest)
+        if rest.lstrip().lower().startswith("regist"):
+            after = after[: stop + 2] + (rest[:follow] if follow >= 0 else rest)
+        else:
+            after = after[:stop]
     return before + text[start:end] + after
+
+
+#: What joins NCT numbers listed together ("NCT1 and NCT2", "NCT1, NCT2", "NCT1/NCT2").
+_LIST_GAP = re.compile(r"^[\s,;/()]*(?:and|or|&)?[\s,;/()]*$", re.IGNORECASE)
+
+
+def _bounds(text: str, found: Sequence[re.Match[str]]) -> list[tuple[int, int]]:
+    """For each mention, how far its sentence may reach: up to the neighbouring NCT numbers,
+    except that numbers listed together share their bounds (one statement covers the list)."""
+    n = len(found)
+    listed = [
+        bool(_LIST_GAP.match(text[found[i].end() : found[i + 1].start()])) for i in range(n - 1)
+    ]
+    lo = [0] * n
+    for i in range(1, n):
+        lo[i] = lo[i - 1] if listed[i - 1] else found[i - 1].end()
+    hi = [len(text)] * n
+    for i in range(n - 2, -1, -1):
+        hi[i] = hi[i + 1] if listed[i] else found[i + 1].start()
+    return list(zip(lo, hi, strict=True))
+
+
+def _sentence_end(text: str) -> int:
+    ends = [i for i in (text.find(". "), text.find("; ")) if i >= 0]
+    return min(ends) if ends else -1
+
+
+def _states_registration(window: str) -> bool:
+    return any(
+        not _NEGATED.search(window[: m.start()]) for m in REGISTRATION_STATEMENT.finditer(window)
+    )
 
 
 def nct_mentions(
@@ -73,11 +121,13 @@ def nct_mentions(
     so (``registration``) or a registration statement stands next to the number; else
     ``mention``."""
     out: list[LinkMention] = []
-    for m in NCT_IN_TEXT.finditer(text):
+    found = list(NCT_IN_TEXT.finditer(text))
+    bounds = _bounds(text, found)
+    for m, (lo, hi) in zip(found, bounds, strict=True):
         relation: LinkRelation
         if cites:
             relation = "cites"
-        elif registration or REGISTRATION_STATEMENT.search(_window(text, m.start(), m.end())):
+        elif registration or _states_registration(_window(text, m.start(), m.end(), lo, hi)):
             relation = "registration"
         else:
             relation = "mention"

@@ -12,7 +12,7 @@ from core.schemas import Document, DocumentMeta
 from ingest.parsers.base import Source
 from ingest.parsers.ctgov import parse_ctgov_json, parse_ctgov_xml
 from ingest.parsers.jats import parse_jats
-from ingest.parsers.links import nct_mentions
+from ingest.parsers.links import REGISTRATION_TITLE, nct_mentions
 from ingest.parsers.medline import parse_medline
 
 
@@ -112,3 +112,36 @@ def test_links_do_not_change_the_content_hash(corpus: Path) -> None:
     (sygma,) = _docs(parse_medline, corpus / "pubmed" / "pubmed-29768149.xml")
     assert sygma.links
     assert sygma.model_copy(update={"links": []}).content_hash() == sygma.content_hash()
+
+
+def test_a_registration_statement_belongs_to_its_own_numbers_only() -> None:
+    """Another trial named in the sentence before the statement, a negated statement, and a
+    list of numbers that one statement covers."""
+
+    def relations(text: str) -> list[tuple[str, str]]:
+        return [(m.value, m.relation) for m in nct_mentions(text, source="jats-text", where="x")]
+
+    assert relations(
+        "We compared with the SPRINT trial (NCT01206062). This study was registered at "
+        "ClinicalTrials.gov (NCT02149199)."
+    ) == [("NCT01206062", "mention"), ("NCT02149199", "registration")]
+    assert relations(
+        "This study was registered at ClinicalTrials.gov (NCT02149199), extending the SPRINT "
+        "trial (NCT01206062)."
+    ) == [("NCT02149199", "registration"), ("NCT01206062", "mention")]
+    assert relations("Unlike NCT01206062, which was not registered prospectively, ours was.") == [
+        ("NCT01206062", "mention")
+    ]
+    assert relations(
+        "The trial was registered at ClinicalTrials.gov (NCT01156909 and NCT01156922)."
+    ) == [("NCT01156909", "registration"), ("NCT01156922", "registration")]
+    assert relations("NCT00843570. Registered at www.clinicaltrials.gov.") == [
+        ("NCT00843570", "registration")
+    ]
+
+
+def test_a_registry_section_title_is_not_a_registration() -> None:
+    for title in ("Trial registration", "Registration number", "Clinical trial registry"):
+        assert REGISTRATION_TITLE.search(title), title
+    for title in ("Comparison with registry data", "Cancer registry", "Results"):
+        assert not REGISTRATION_TITLE.search(title), title
