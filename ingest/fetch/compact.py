@@ -5,8 +5,9 @@ The append-only manifest grows with every run: a run line, a plan (E-utilities) 
 times the size of its compacted form, it is replaced (crash-safe, see
 :meth:`Manifest.replace_with`) by: per query key, the last finished run (``run`` and ``done``)
 and the unfinished run a later command resumes (with its plan, or one cursor carrying every id
-listed so far); a ``scope`` line per query with the ids its runs recorded; per document its last
-record, preceded by its last record with a file when that is an older one. The compacted bytes
+listed so far, and the ids it has handled); a ``scope`` line per query with the ids its runs
+recorded; per document its last record, preceded by its last record with a file when that is an
+older one. The compacted bytes
 are read back and must give the same :func:`state` before they replace anything.
 """
 
@@ -41,6 +42,7 @@ def state(manifest: Manifest) -> dict[str, Any]:
                 open_run.cursor,
                 open_run.listed,
                 open_run.plan_listed,
+                sorted(open_run.handled),
             ),
         }
     return {
@@ -91,6 +93,9 @@ def compacted(manifest: Manifest) -> bytes:
             lines.append(
                 encode({"type": "cursor", "run": run.run, "cursor": run.cursor, "ids": listed})
             )
+        if run.handled:
+            # what it did is read back from here: its records may be superseded by other runs'
+            lines.append(encode({"type": "handled", "run": run.run, "ids": sorted(run.handled)}))
     for scope, owned in manifest.scopes.items():
         if owned:
             lines.append(encode({"type": "scope", "scope": scope, "ids": sorted(owned)}))

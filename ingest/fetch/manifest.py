@@ -221,6 +221,8 @@ class Manifest:
             run.counts = dict(event.get("counts", {}))
         elif kind == "scope":
             self.scopes.setdefault(event["scope"], set()).update(str(i) for i in event["ids"])
+        elif kind == "handled":  # written by compaction: what an unfinished run had done
+            self.runs[event["run"]].handled.update(str(i) for i in event["ids"])
         elif kind == "record":
             self._apply_record(Record(**{k: v for k, v in event.items() if k != "type"}))
         else:
@@ -354,6 +356,7 @@ def write_atomic(path: Path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)  # the rename itself survives a power loss before the record
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise ManifestError(f"cannot write {path}: {exc.strerror or exc}") from exc

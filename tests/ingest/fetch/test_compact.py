@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from ingest.fetch.compact import compacted, maybe_compact, state
-from ingest.fetch.manifest import COMPACT_NAME, MANIFEST_NAME, Manifest
+from ingest.fetch.manifest import COMPACT_NAME, MANIFEST_NAME, Manifest, Record, now_iso
 from tests.ingest.fetch.conftest import Fetch
 from tests.ingest.fetch.helpers import events, records
 from tests.ingest.fetch.replay import CTGOV, Replay
@@ -148,3 +148,22 @@ def test_a_crash_during_compaction_leaves_a_whole_manifest(
         assert state(m) == before and m.corrupt_lines == 0
     assert not (fetch.out / COMPACT_NAME).exists()  # a leftover copy is removed on open
     assert fetch(*TRIALS).exit_code == 0  # and fetching goes on
+
+
+def test_an_unfinished_run_keeps_what_it_handled_when_another_run_recorded_it_later(
+    tmp_path: Path,
+) -> None:
+    """A resumable run fetched PMID 1; another query's run recorded PMID 1 after it. The last
+    record per document is the other run's, but the resumed run must still know it has PMID 1
+    (else it fetches it again)."""
+    m = Manifest.open(tmp_path)
+    unfinished = m.start_run("pubmed|q1|since=", "pubmed", {})
+    m.set_plan(unfinished, ["1", "2"])
+    m.add(Record("pubmed", "1", "fetched", unfinished.run, now_iso(), None, "h", "PMID1.xml"))
+    other = m.start_run("pubmed|q2|since=", "pubmed", {})
+    m.set_plan(other, ["1"])
+    m.add(Record("pubmed", "1", "unchanged", other.run, now_iso(), None, "h", "PMID1.xml"))
+    m.finish(other, {})
+    back = Manifest.parse(tmp_path, compacted(m))
+    assert back.runs[unfinished.run].handled == {"1"}
+    assert state(back) == state(m)
