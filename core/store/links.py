@@ -10,6 +10,7 @@ deleted document leaves no dangling link.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Literal
 
@@ -25,6 +26,8 @@ from core.schemas import (
     SourceType,
 )
 from core.store.base import Condition, VectorStore
+
+log = logging.getLogger(__name__)
 
 #: Most linked documents read for one resolution (a trial with more publications is rare).
 MAX_LINKED = 1000
@@ -149,6 +152,13 @@ def resolve_links(store: VectorStore, metas: Sequence[DocumentMeta]) -> dict[str
     if not metas:
         return out
     found = store.find_any_docs(link_conditions(metas), MAX_LINKED)
+    if len(found) >= MAX_LINKED:
+        # unordered cut: some links of these documents may be missing; say so rather than guess
+        log.warning(
+            "links of %d documents: %d linked documents read, the limit; some may be missing",
+            len(metas),
+            len(found),
+        )
     for meta in metas:
         links: list[DocLink] = []
         for other in found:

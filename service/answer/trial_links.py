@@ -28,9 +28,24 @@ RESULTS_SECTION = re.compile(r"\b(results?|findings|conclusions?|efficacy|outcom
 MAX_ROW_PUBLICATIONS = 5
 
 
+#: A section path part that describes the study rather than its results ("Methods > Outcomes").
+METHODS_SECTION = re.compile(r"\b(methods?|design|protocol|materials|procedures?)\b", re.I)
+
+
+def is_results_path(path: Sequence[str]) -> bool:
+    """A section path in a results part of a paper: a part names results, and no part names only
+    the methods (where "Outcomes" defines what will be measured, not what was found; a
+    "Methods and results" part still counts)."""
+    results = [bool(RESULTS_SECTION.search(p)) for p in path]
+    methods_only = [
+        bool(METHODS_SECTION.search(p)) and not r for p, r in zip(path, results, strict=True)
+    ]
+    return any(results) and not any(methods_only)
+
+
 def is_results_passage(hit: ScoredChunk) -> bool:
-    """A passage from a results part of a paper (a section path part names results)."""
-    return any(RESULTS_SECTION.search(part) for part in hit.chunk.section_path)
+    """A passage from a results part of a paper (:func:`is_results_path`)."""
+    return is_results_path(hit.chunk.section_path)
 
 
 def linked_results(

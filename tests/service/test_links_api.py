@@ -19,7 +19,7 @@ from core.config import Settings
 from core.embedding import Embedder
 from core.store import open_store
 from core.store.links import resolve_links
-from service.answer.trial_links import is_results_passage, linked_sentences
+from service.answer.trial_links import is_results_passage, is_results_path, linked_sentences
 from service.app import create_app
 from tests.core.test_links_store import SYGMA_NCT, relabelled_trial
 from tests.service.conftest import base_settings, build_store
@@ -119,3 +119,12 @@ def test_answer_quotes_the_trials_results_passage_after_its_facts(client: TestCl
     assert by_n[n]["doc_id"] == PAPER and "RESULTS" in by_n[n]["section"]
     assert linked["verdict"] == "supported"
     assert by_n[n]["chunk_id"] in {p["chunk_id"] for p in body["passages"]}  # it was retrieved
+
+
+def test_a_results_passage_is_not_a_methods_outcomes_definition() -> None:
+    assert is_results_path(["Results", "Efficacy"])
+    assert is_results_path(["Abstract", "METHODS AND RESULTS"])
+    assert is_results_path(["Abstract", "CONCLUSIONS"])
+    assert not is_results_path(["Methods", "Outcomes"])
+    assert not is_results_path(["Study design", "Primary outcome"])
+    assert not is_results_path(["Introduction"])
