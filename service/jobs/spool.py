@@ -30,7 +30,8 @@ from service.errors import (
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_PARTS_DEPTH = 16
-_MAX_COMPONENT = 200
+#: bytes of UTF-8 per path component: NAME_MAX is 255 bytes, room left for a ``<n>-`` prefix
+_MAX_COMPONENT_BYTES = 240
 
 
 def not_stored(exc: OSError) -> UploadNotStored:
@@ -42,40 +43,76 @@ def not_stored(exc: OSError) -> UploadNotStored:
 
 def safe_name(filename: str, index: int) -> str:
     """A relative path made of ``filename``'s components: no absolute path, no ``.``/``..``, no
-    control characters; ``upload-<index>`` when nothing is left."""
+    control characters, none longer than a file system takes; ``upload-<index>`` when nothing is
+    left."""
     parts = [
-        _UNSAFE.sub("_", p)[:_MAX_COMPONENT]
+        _fit(_UNSAFE.sub("_", p))
         for p in filename.replace("\\", "/").split("/")
         if p not in ("", ".", "..")
     ][-_MAX_PARTS_DEPTH:]
     return "/".join(parts) or f"upload-{index}"
 
 
-def _clashes(name: str, taken: set[str]) -> bool:
-    """``name`` is taken, or is a folder of a taken file, or a taken file is one of its folders
-    (``a`` and ``a/b`` cannot both be spooled)."""
-    parents = {"/".join(name.split("/")[:i]) for i in range(1, name.count("/") + 1)}
-    return name in taken or bool(parents & taken) or any(t.startswith(f"{name}/") for t in taken)
+def _fit(component: str) -> str:
+    """``component`` cut to _MAX_COMPONENT_BYTES of UTF-8 (file systems count bytes: 255), its
+    extension kept, never a character split."""
+    if len(component.encode()) <= _MAX_COMPONENT_BYTES:
+        return component
+    stem, dot, ext = component.rpartition(".")
+    if not dot or not stem or len(ext.encode()) > 16:
+        stem, dot, ext = component, "", ""
+    room = _MAX_COMPONENT_BYTES - len(f"{dot}{ext}".encode())
+    cut = stem.encode()[:room].decode("utf-8", "ignore")  # drops a character cut in two
+    return f"{cut}{dot}{ext}"
+
+
+@dataclass
+class _Names:
+    """The names spooled so far and every folder they make, so that a clash (the same name, or
+    ``a`` and ``a/b``, which cannot both be spooled) is found in O(depth) per file."""
+
+    taken: set[str] = field(default_factory=set)
+    folders: set[str] = field(default_factory=set)
+
+    def _clashes(self, name: str) -> bool:
+        parts = name.split("/")
+        parents = ("/".join(parts[:i]) for i in range(1, len(parts)))
+        return name in self.taken or name in self.folders or any(p in self.taken for p in parents)
+
+    def add(self, name: str) -> str:
+        """``name``, or ``<n>-name`` when it clashes with one taken; then taken."""
+        unique, n = name, 1
+        while self._clashes(unique):
+            n += 1
+            unique = f"{n}-{name}"
+        self.taken.add(unique)
+        parts = unique.split("/")
+        self.folders.update("/".join(parts[:i]) for i in range(1, len(parts)))
+        return unique
 
 
 @dataclass
 class _Receiver:
-    """Multipart callbacks writing file parts under ``folder``."""
+    """Multipart callbacks spooling file parts under ``folder``. The callbacks run on the event
+    loop and only queue what to do (``pending``); :meth:`flush` does it in a worker thread, one
+    file open at a time."""
 
     folder: Path
     limits: ServiceSettings
     files: list[JobFile] = field(default_factory=list)
-    pending: list[tuple[IO[bytes], bytes]] = field(default_factory=list)
-    opened: list[IO[bytes]] = field(default_factory=list)
+    #: (path to create and open | data to write | None: close the open file)
+    pending: list[Path | bytes | None] = field(default_factory=list)
+    names: _Names = field(default_factory=_Names)
+    _open: IO[bytes] | None = None
     _header_name: bytes = b""
     _header_value: bytes = b""
     _disposition: bytes = b""
-    _current: IO[bytes] | None = None
+    _in_file: bool = False
     _size: int = 0
 
     def on_part_begin(self) -> None:
         self._disposition = b""
-        self._current = None
+        self._in_file = False
         self._size = 0
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
@@ -109,20 +146,13 @@ class _Receiver:
                 "(LITRAG_SERVICE__MAX_UPLOAD_FILES): send them in several uploads or as an archive"
             )
         filename = options[b"filename"].decode("utf-8", "replace")
-        name = safe_name(filename, len(self.files) + 1)
-        taken = {f.name for f in self.files}
-        unique, n = name, 1
-        while _clashes(unique, taken):
-            n += 1
-            unique = f"{n}-{name}"
-        path = self.folder / unique
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._current = path.open("wb")
-        self.opened.append(self._current)
+        unique = self.names.add(safe_name(filename, len(self.files) + 1))
+        self.pending.append(self.folder / unique)
+        self._in_file = True
         self.files.append(JobFile(name=unique, bytes=0))
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
-        if self._current is None:
+        if not self._in_file:
             return
         self._size += end - start
         if self._size > self.limits.max_upload_file_bytes:
@@ -132,26 +162,37 @@ class _Receiver:
                 "(LITRAG_SERVICE__MAX_UPLOAD_FILE_BYTES)",
                 param=self.files[-1].name,
             )
-        self.pending.append((self._current, data[start:end]))
+        self.pending.append(data[start:end])
 
     def on_part_end(self) -> None:
-        if self._current is not None:
+        if self._in_file:
             self.files[-1] = JobFile(name=self.files[-1].name, bytes=self._size)
-            self.pending.append((self._current, b""))  # closed once its data is written
-            self._current = None
+            self.pending.append(None)
+            self._in_file = False
+
+    @property
+    def in_file(self) -> bool:
+        """A file part has begun and not ended."""
+        return self._in_file
 
     def flush(self) -> None:
-        """Write (in a worker thread) what the parser handed over; close finished files."""
-        for fh, data in self.pending:
-            if data:
-                fh.write(data)
-            else:
-                fh.close()
+        """Do (in a worker thread) what the parser queued: create, write, close."""
+        for op in self.pending:
+            if isinstance(op, Path):
+                op.parent.mkdir(parents=True, exist_ok=True)
+                self._open = op.open("wb")
+            elif op is None:
+                if self._open is not None:
+                    self._open.close()
+                    self._open = None
+            elif self._open is not None:
+                self._open.write(op)
         self.pending.clear()
 
     def close_all(self) -> None:
-        for fh in self.opened:
-            fh.close()
+        if self._open is not None:
+            self._open.close()
+            self._open = None
 
 
 async def receive_upload(request: Request, folder: Path, limits: ServiceSettings) -> list[JobFile]:
@@ -198,7 +239,7 @@ async def receive_upload(request: Request, folder: Path, limits: ServiceSettings
                 await run_in_threadpool(receiver.flush)
         parser.finalize()
         await run_in_threadpool(receiver.flush)
-        if receiver._current is not None or not _ended(parser):
+        if receiver.in_file or not _ended(parser):
             raise InvalidMultipart("the multipart body ends before its closing boundary")
         if not receiver.files:
             raise InvalidRequest("the upload holds no file: send at least one (-F files=@PATH)")

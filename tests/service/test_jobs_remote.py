@@ -5,17 +5,20 @@ plain ASCII, names the service renames, paths that look like markup."""
 from __future__ import annotations
 
 import json
+import os
+import resource
 from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from rich.console import Console
 
 from ingest.remote import EXIT_FAILURES, EXIT_USAGE, ingest_remote
 from service.jobs.manager import ENTRIES_PAGE
-from tests.service.test_jobs import KEY, LiveServer, serve_copy, wait_job
+from tests.service.test_jobs import AUTH, KEY, LiveServer, serve_copy, wait_job
 
 BROKEN = b"<clinical_study><id_info>"
 MANY = ENTRIES_PAGE + 150
@@ -88,3 +91,42 @@ def test_a_missing_path_that_looks_like_markup_is_printed_as_it_is(
     code, out = _ingest(live, [missing], tmp_path / "r.jsonl")
     assert code == EXIT_USAGE
     assert f"no such file or directory: {missing}" in out
+
+
+def _parts(names: list[str]) -> tuple[bytes, dict[str, str]]:
+    body = b"".join(
+        f'--zz\r\nContent-Disposition: form-data; name="files"; filename="{n}"\r\n\r\n'.encode()
+        + BROKEN
+        + b"\r\n"
+        for n in names
+    )
+    headers = {**AUTH, "Content-Type": "multipart/form-data; boundary=zz"}
+    return body + b"--zz--\r\n", headers
+
+
+def test_many_small_files_hold_one_file_open_at_a_time(live: LiveServer) -> None:
+    """An upload of many tiny files is spooled with at most one of them open: it fits under a
+    limit of open files far below its file count (before, every file stayed open to the end)."""
+    body, headers = _parts([f"d/{i}.xml" for i in range(MANY)])
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    in_use = len(os.listdir("/proc/self/fd"))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (in_use + 64, hard))
+    try:
+        response = httpx.post(f"{live.url}/v1/documents", content=body, headers=headers)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert response.status_code == 202, response.text
+    assert len(response.json()["files"]) == MANY
+    wait_job(live.url, response.json()["id"])
+
+
+def test_long_non_ascii_names_are_cut_to_what_a_file_system_takes(live: LiveServer) -> None:
+    """Components are cut to 240 bytes of UTF-8 (NAME_MAX is 255 bytes, not characters), the
+    extension kept, no character split; before, 200 'é' (400 bytes) was a 503."""
+    body, headers = _parts(["é" * 200 + ".xml", "d/" + "€" * 100 + "x" * 7])
+    response = httpx.post(f"{live.url}/v1/documents", content=body, headers=headers)
+    assert response.status_code == 202, response.text
+    first, second = (f["name"] for f in response.json()["files"])
+    assert first == "é" * 118 + ".xml" and len(first.encode()) == 240
+    assert second.startswith("d/€") and len(second.split("/")[1].encode()) <= 240
+    wait_job(live.url, response.json()["id"])
