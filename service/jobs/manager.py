@@ -113,8 +113,8 @@ class JobManager:
         self._thread.start()
 
     def stop(self) -> None:
-        """Ask the worker to stop: a running job ends at its next embedding call and stays
-        ``running`` on disk, so the next start runs it again."""
+        """Ask the worker to stop: a running job ends at its next embedding call and is saved as
+        ``queued`` (the run not counted as an attempt), so the next start runs it again."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
@@ -238,6 +238,11 @@ class JobManager:
                     return
                 job_id = self._pending.popleft()
                 self._current = job_id
+                # running from here on, under the same lock: a cancel now stops a running job
+                # (before, one landing before _run answered "queued" and was then ignored)
+                self._jobs[job_id] = self._jobs[job_id].model_copy(
+                    update={"state": "running", "position": None}
+                )
             try:
                 self._run(job_id)
             except Exception:  # the worker must outlive any one job
@@ -258,39 +263,46 @@ class JobManager:
 
     def _run(self, job_id: str) -> None:
         self.tally.run_started()
-        job = self._update(
-            job_id,
-            state="running",
-            phase="cancelling" if self._cancel == job_id else "ingesting",
-            started_at=_now(),
-            finished_at=None,
-            attempts=self._jobs[job_id].attempts + 1,
-            counts=JobCounts(),
-            entries_total=0,
-            error=None,
-            position=None,
-        )
-        files = self.folder.files(job_id)
-        if not files.is_dir():
-            self._fail(job_id, f"the spooled files of this job are gone ({files})")
-            return
-        with self.folder.report_path(job_id).open("w", encoding="utf-8") as report:
-            try:
+        try:
+            job = self._update(
+                job_id,
+                state="running",
+                phase="cancelling" if self._cancel == job_id else "ingesting",
+                started_at=_now(),
+                finished_at=None,
+                attempts=self._jobs[job_id].attempts + 1,
+                counts=JobCounts(),
+                entries_total=0,
+                error=None,
+                position=None,
+            )
+            files = self.folder.files(job_id)
+            if not files.is_dir():
+                self._fail(job_id, f"the spooled files of this job are gone ({files})")
+                return
+            with self.folder.report_path(job_id).open("w", encoding="utf-8") as report:
                 self._ingest(job, files, report)
-            except BaseException as exc:
-                if self._cancel == job_id:
-                    self._cancelled(job_id)
-                    return
-                if self._stopping:
-                    log.warning(
-                        "job %s stopped by shutdown; it runs again at the next start", job_id
-                    )
-                    return
+        except BaseException as exc:  # a disk error saving the record at start too
+            if self._cancel == job_id:
+                self._cancelled(job_id)
+            elif self._stopping:
+                self._stopped(job_id)
+            else:
                 reason = (
                     str(exc) if isinstance(exc, LitragError) else f"{type(exc).__name__}: {exc}"
                 )
                 log.error("ingest job %s failed: %s", job_id, reason)
                 self._fail(job_id, reason)
+
+    def _stopped(self, job_id: str) -> None:
+        """The service is stopping: the job is queued again, and this run is not counted as one
+        the service died in (only crashes count towards recovery.MAX_ATTEMPTS)."""
+        log.warning("job %s stopped by shutdown; it runs again at the next start", job_id)
+        attempts = max(0, self._jobs[job_id].attempts - 1)
+        try:
+            self._update(job_id, state="queued", phase="", attempts=attempts)
+        except OSError as exc:  # left "running" on disk: the next start reruns it all the same
+            log.error("ingest job %s: its record could not be saved: %s", job_id, exc)
 
     def _ingest(self, job: JobSummary, files: Path, report: IO[str]) -> None:
         resources = self._resources()
@@ -356,8 +368,12 @@ class JobManager:
         )
 
     def _fail(self, job_id: str, reason: str) -> None:
-        self._update(job_id, state="failed", phase="", finished_at=_now(), error=reason)
+        """Failed, in memory even when the record cannot be saved (the disk may be why)."""
         self.tally.ended("failed")
+        try:
+            self._update(job_id, state="failed", phase="", finished_at=_now(), error=reason)
+        except OSError as exc:  # _update set the state in memory before it tried to save
+            log.error("ingest job %s: its record could not be saved: %s", job_id, exc)
 
     def _cancelled(self, job_id: str) -> None:
         """The running job stopped on its cancel: what it stored stays (its counts)."""

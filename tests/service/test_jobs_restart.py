@@ -4,6 +4,7 @@ unless it must run again, and then it fails at once: the test gives it no store)
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,3 +101,91 @@ def test_cancelled_jobs_are_never_run_again(tmp_path: Path) -> None:
         manager.stop()
         manager.join(5)
     assert not ran
+
+
+def _queued(folder: JobFolder, job_id: str) -> None:
+    folder.files(job_id).mkdir(parents=True)
+    folder.save(JobSummary(id=job_id, state="queued", created_at=datetime.now(UTC)))
+
+
+def _wait(manager: JobManager, job_id: str, state: str) -> JobSummary:
+    deadline = time.monotonic() + 10
+    while (job := {j.id: j for j in manager.recent(10)}[job_id]).state != state:
+        assert time.monotonic() < deadline, job
+        time.sleep(0.02)
+    return job
+
+
+def _until_stopped(request: IngestRequest) -> JobCounts:
+    """A runner that works until the job must stop (its progress call raises then)."""
+    while True:
+        request.on_progress(JobCounts())
+        time.sleep(0.01)
+
+
+def _resources() -> JobResources:
+    """Not used by the runners here beyond the embedder wrapper (no store is opened)."""
+    return JobResources(store=None, embedder=None, sparse=None)  # type: ignore[arg-type]
+
+
+def test_a_clean_shutdown_requeues_the_job_without_using_an_attempt(tmp_path: Path) -> None:
+    """Stopped by shutdown: saved ``queued`` with its attempts unchanged, so restarts never fail
+    it as a job the service keeps dying in (only crashes count towards MAX_ATTEMPTS)."""
+    folder = JobFolder(tmp_path / "jobs")
+    job_id = "20261130T000000000001"
+    _queued(folder, job_id)
+    for _ in range(MAX_ATTEMPTS + 1):
+        manager = JobManager(Settings(), folder, _until_stopped, _resources)
+        manager.start()
+        _wait(manager, job_id, "running")
+        manager.stop()
+        manager.join(10)
+        (on_disk,) = folder.load_all()
+        assert on_disk.state == "queued" and on_disk.attempts == 0, on_disk
+    assert folder.files(job_id).is_dir()
+
+
+def test_a_disk_error_as_a_job_starts_fails_it(tmp_path: Path) -> None:
+    """Its report cannot be opened: the job is failed (before, it stayed ``running`` in memory
+    for good and the error went to the log only)."""
+    folder = JobFolder(tmp_path / "jobs")
+    job_id = "20261130T000000000001"
+    _queued(folder, job_id)
+    folder.report_path(job_id).mkdir()  # the open for writing fails: IsADirectoryError
+    manager = JobManager(Settings(), folder, _until_stopped, _resources)
+    manager.start()
+    try:
+        job = _wait(manager, job_id, "failed")
+        assert job.error and "IsADirectoryError" in job.error
+        assert manager.stats().running == 0
+    finally:
+        manager.stop()
+        manager.join(5)
+
+
+def test_a_cancel_as_the_worker_picks_the_job_up_answers_running(tmp_path: Path) -> None:
+    """A cancel between the worker taking the job off the queue and starting it: the job is
+    ``running`` with its cancel asked, and it is cancelled (before: answered ``queued``)."""
+    folder = JobFolder(tmp_path / "jobs")
+    job_id = "20261130T000000000001"
+    _queued(folder, job_id)
+    picked, go = threading.Event(), threading.Event()
+
+    class Gated(JobManager):
+        def _run(self, job_id: str) -> None:  # the window under test, held open
+            picked.set()
+            go.wait(10)
+            super()._run(job_id)
+
+    manager = Gated(Settings(), folder, _until_stopped, _resources)
+    manager.start()
+    try:
+        assert picked.wait(10)
+        answer = manager.cancel(job_id)
+        assert answer.state == "running" and answer.cancel_requested_at is not None, answer
+        go.set()
+        _wait(manager, job_id, "cancelled")
+    finally:
+        go.set()
+        manager.stop()
+        manager.join(5)
