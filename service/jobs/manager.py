@@ -110,6 +110,11 @@ class JobManager:
             elif job.state == "cancelled":
                 self.folder.delete_files(job.id)  # a crash may have left them
             self._jobs[job.id] = job
+        # the failed jobs whose files are kept on purpose, and those that still run
+        failed = sorted(j.id for j in self._jobs.values() if j.state == "failed")
+        keep = failed[max(0, len(failed) - self.settings.service.jobs_keep_failed_files) :]
+        keep += [j.id for j in self._jobs.values() if j.state not in ENDED_STATES]
+        self.folder.sweep(keep=set(keep), known=set(self._jobs))
         self._thread.start()
 
     def stop(self) -> None:
@@ -148,7 +153,11 @@ class JobManager:
         with self._cond:
             self.check_room()  # again: other uploads may have filled the queue meanwhile
             spooled.rename(self.folder.files(job_id))
-            self.folder.save(job)
+            try:
+                self.folder.save(job)
+            except BaseException:  # no record: its files would be left behind for good
+                self.folder.delete_files(job_id)
+                raise
             self._jobs[job_id] = job
             self._pending.append(job_id)
             self._cond.notify_all()

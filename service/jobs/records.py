@@ -58,6 +58,20 @@ class JobFolder:
         for leftover in self.incoming.iterdir():
             shutil.rmtree(leftover, ignore_errors=True)
 
+    def sweep(self, keep: set[str], known: set[str]) -> None:
+        """Remove spooled files of jobs not in ``keep``: with no record (a save that failed, a
+        crash between the two), or of a job in ``known`` that ended (a crash left them); and
+        half-written records (``*.json.tmp``). A job whose record is unreadable keeps them."""
+        if self.files_root.is_dir():
+            for leftover in self.files_root.iterdir():
+                unreadable = (self.records / f"{leftover.name}.json").exists()
+                if leftover.name not in keep and (leftover.name in known or not unreadable):
+                    log.warning("removing leftover spooled files %s", leftover)
+                    shutil.rmtree(leftover, ignore_errors=True)
+        if self.records.is_dir():
+            for tmp in self.records.glob("*.json.tmp"):
+                tmp.unlink(missing_ok=True)
+
     def save(self, job: JobSummary) -> None:
         """Write the record atomically (a crash leaves the old or the new one)."""
         self._ensure()

@@ -9,11 +9,14 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from core.config import Settings
-from core.jobs import IngestRequest, JobCounts, JobSummary
+from core.jobs import IngestRequest, JobCounts, JobFile, JobSummary
 from service.jobs.manager import JobManager, JobResources
 from service.jobs.records import JobFolder
 from service.jobs.recovery import MAX_ATTEMPTS
+from tests.service.conftest import with_overrides
 
 
 def _left_behind(folder: JobFolder, job_id: str, attempts: int) -> None:
@@ -189,3 +192,47 @@ def test_a_cancel_as_the_worker_picks_the_job_up_answers_running(tmp_path: Path)
         go.set()
         manager.stop()
         manager.join(5)
+
+
+def test_spooled_files_without_a_live_job_are_removed_at_start(tmp_path: Path) -> None:
+    """Files with no record (a save that failed), or of a job that ended (a crash between its
+    end and their removal), and half-written records go; those of queued jobs, of the failed jobs
+    kept on purpose (jobs_keep_failed_files) and of unreadable records stay."""
+    folder = JobFolder(tmp_path / "jobs")
+    now = datetime.now(UTC)
+    ids = [f"20261130T00000000000{i}" for i in range(7)]
+    orphan, succeeded, old_failed, new_failed, queued, unreadable, tmp_only = ids
+    for job_id in ids[:6]:
+        folder.files(job_id).mkdir(parents=True)
+    folder.save(JobSummary(id=succeeded, state="succeeded", created_at=now, finished_at=now))
+    for job_id in (old_failed, new_failed):
+        folder.save(JobSummary(id=job_id, state="failed", created_at=now, finished_at=now))
+    (folder.records / f"{unreadable}.json").write_text("{not json")
+    (folder.records / f"{tmp_only}.json.tmp").write_text("{half")
+    settings = with_overrides(Settings(), service={"jobs_keep_failed_files": 1})
+    folder.save(JobSummary(id=queued, state="queued", created_at=now))  # it runs until stopped
+    manager = JobManager(settings, folder, _until_stopped, _resources)
+    manager.start()
+    try:
+        left = {p.name for p in folder.files_root.iterdir()}
+        assert orphan not in left and succeeded not in left and old_failed not in left
+        assert {new_failed, unreadable, queued} <= left
+        assert not (folder.records / f"{tmp_only}.json.tmp").exists()
+    finally:
+        manager.stop()
+        manager.join(5)
+
+
+def test_a_record_that_cannot_be_saved_leaves_no_files(tmp_path: Path) -> None:
+    folder = JobFolder(tmp_path / "jobs")
+    spooled = tmp_path / "spooled"
+    spooled.mkdir()
+    (spooled / "a.xml").write_text("<a/>")
+    folder.files_root.mkdir(parents=True)
+    folder.records.parent.mkdir(parents=True, exist_ok=True)
+    folder.records.write_text("not a folder")  # the save fails: FileExistsError / NotADirectory
+    manager = JobManager(Settings(), folder, _until_stopped, _no_resources)
+    with pytest.raises((FileExistsError, NotADirectoryError)):
+        manager.submit(spooled, [JobFile(name="a.xml", bytes=4)])
+    assert not list(folder.files_root.iterdir())
+    assert manager.recent(10) == []
