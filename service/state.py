@@ -41,6 +41,9 @@ class State:
     jobs: JobManager | None = None
     jobs_error: str | None = None
     _store_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: set first by close(): nothing opens the store again after it (a job or an upload late
+    #: in shutdown would reopen it and hold its lock past the process's end)
+    _closed: bool = False
 
     def open(self) -> None:
         """Load the models, connect the LLM client, open the store and build the engine.
@@ -72,6 +75,8 @@ class State:
         assert self.sparse is not None
         settings = self.settings
         with self._store_lock:
+            if self._closed:
+                raise StoreError("the service is stopping")
             if self.store is not None:
                 return self.store
             store = open_store(
@@ -100,12 +105,20 @@ class State:
             self.jobs_error = f"ingest jobs unavailable: {exc}"
             log.error("%s", self.jobs_error)
             return
-        self.jobs = JobManager(settings, folder, runner, self.job_resources)
-        self.jobs.start()
+        jobs = JobManager(settings, folder, runner, self.job_resources)
+        try:
+            jobs.start()
+        except OSError as exc:  # the jobs folder cannot be read or written: searches go on
+            self.jobs_error = f"ingest jobs unavailable: {exc}"
+            log.error("%s", self.jobs_error)
+            return
+        self.jobs = jobs
 
     def ensure_store(self) -> VectorStore:
         """The open store; when none is open, open it, creating the collection when it does not
         exist yet (the first upload creates it). StoreError says why it cannot."""
+        if self._closed:
+            raise StoreError("the service is stopping")
         if self.store is not None:
             return self.store
         if self.embedder is None:
@@ -129,7 +142,8 @@ class State:
     def close(self) -> None:
         """Stop the job worker, release the model threads, the store and the LLM client; safe to
         call twice. A running ingest job stops at its next embedding call and runs again at the
-        next start."""
+        next start. Once called, the store is never opened again (ensure_store refuses)."""
+        self._closed = True
         if self.jobs is not None:
             self.jobs.stop()
         if self.queue is not None:
@@ -138,12 +152,13 @@ class State:
         if self.jobs is not None:
             self.jobs.join(timeout=60)
             self.jobs = None
-        if self.store is not None:
+        with self._store_lock:  # an open in progress has finished: its store is closed here
+            store, self.store = self.store, None
+        if store is not None:
             try:
-                self.store.close()
+                store.close()
             except StoreError as exc:  # e.g. already closed: shutdown must still release the rest
                 log.warning("closing the store failed: %s", exc)
-            self.store = None
         if self.llm is not None:
             self.llm.close()
             self.llm = None
