@@ -92,6 +92,13 @@ class UploadNotStored(ApiError):
     status, kind = 503, "upload_not_stored"
 
 
+class ClientClosed(ApiError):
+    """The client went away before its request was read (nginx's 499): no answer reaches it,
+    /metrics counts it under 499, not as a 500 of the service, and no traceback is logged."""
+
+    status, kind = 499, "client_closed_request"
+
+
 class JobQueueFull(ApiError):
     """As many ingest jobs wait as the service allows."""
 

@@ -12,12 +12,13 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from core.errors import LitragError
 from core.jobs import Job, JobList
 from service.deps import AuthDep, StateDep
-from service.errors import error_responses
+from service.errors import ClientClosed, error_responses
 from service.jobs import JobManager
 from service.jobs.spool import not_stored, receive_upload
 from service.state import State
@@ -114,10 +115,20 @@ def _jobs(state: State) -> JobManager:
                 },
             },
         },
-        **error_responses(400, 401, 413, 422, 429, 503),
+        **error_responses(401, 413, 422, 429),
+        400: {
+            "model": error_responses(400)[400]["model"],
+            "description": "Multipart body unreadable or cut short (invalid_multipart)",
+        },
         415: {
             "model": error_responses(415)[415]["model"],
             "description": "Body sent as something other than multipart/form-data",
+        },
+        503: {
+            "model": error_responses(503)[503]["model"],
+            "description": "Store or ingest jobs unavailable, or the upload could not be written "
+            "to the jobs folder: disk full, not writable (upload_not_stored; no job, nothing "
+            "kept)",
         },
     },
 )
@@ -139,7 +150,10 @@ async def upload(request: Request, state: StateDep) -> JSONResponse:
         folder = await run_in_threadpool(jobs.folder.incoming_folder)
     except OSError as exc:
         raise not_stored(exc) from exc
-    files = await receive_upload(request, folder, state.settings.service)
+    try:
+        files = await receive_upload(request, folder, state.settings.service)
+    except ClientDisconnect as exc:
+        raise ClientClosed("the client closed the connection before the upload ended") from exc
     try:
         job = jobs.submit(folder, files)
     except BaseException as exc:

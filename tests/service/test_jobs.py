@@ -281,6 +281,15 @@ def test_disconnect_mid_upload_creates_no_job(live: LiveServer, corpus: Path) ->
         time.sleep(0.1)
     assert list(incoming.iterdir()) == []
     assert httpx.get(f"{live.url}/v1/jobs", headers=AUTH).json()["jobs"] == before
+    # counted as the client's doing (499), not as a 500 of the service
+    metrics = httpx.get(f"{live.url}/metrics", headers=AUTH).text
+    uploads = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("litrag_http_requests_total{") and 'route="/v1/documents"' in line
+    ]
+    assert any('status="499"' in line for line in uploads), uploads
+    assert not any('status="500"' in line for line in uploads), uploads
 
 
 def test_openapi_documents_upload_and_jobs(live: LiveServer) -> None:
@@ -288,6 +297,8 @@ def test_openapi_documents_upload_and_jobs(live: LiveServer) -> None:
     post = doc["paths"]["/v1/documents"]["post"]
     assert "multipart/form-data" in post["requestBody"]["content"]
     assert {"202", "401", "413", "415", "429"} <= set(post["responses"])
+    assert "invalid_multipart" in post["responses"]["400"]["description"]
+    assert "upload_not_stored" in post["responses"]["503"]["description"]
     assert doc["paths"]["/v1/jobs/{job_id}"]["get"]["responses"]["200"]["content"]
     assert "/v1/jobs" in doc["paths"]
 
