@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from core.errors import LitragError
 from core.jobs import JobEntry, JobSummary
 
 log = logging.getLogger("litrag.service")
@@ -108,6 +109,10 @@ class JobFolder:
                     out.append(JobEntry.model_validate(json.loads(line)))
         except FileNotFoundError:
             pass
+        except (OSError, ValueError) as exc:  # unreadable or damaged: a 503 that says so
+            raise LitragError(
+                f"the report lines of ingest job {job_id} cannot be read: {exc}"
+            ) from exc
         return out
 
     def delete(self, job_id: str) -> None:

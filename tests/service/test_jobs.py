@@ -349,3 +349,21 @@ def test_an_upload_the_service_cannot_write_is_a_clear_503(live: LiveServer, cor
     assert error["type"] == "upload_not_stored"
     assert error["message"].startswith("the upload could not be written to the jobs folder: ")
     assert httpx.get(f"{live.url}/v1/jobs", headers=AUTH).json()["jobs"] == before
+
+
+def test_a_job_whose_report_cannot_be_read_is_a_503_that_says_so(
+    live: LiveServer, corpus: Path
+) -> None:
+    job = wait_job(live.url, upload(live.url, trials(corpus, 75, 1)).json()["id"])
+    report = live.settings.store.path / "jobs" / "jobs" / f"{job['id']}.report.jsonl"
+    assert report.is_file()
+    report.unlink()
+    report.mkdir()  # unreadable as a file (damaged disk, permissions end the same way)
+    try:
+        r = httpx.get(f"{live.url}/v1/jobs/{job['id']}", headers=AUTH)
+    finally:
+        report.rmdir()
+    assert r.status_code == 503, r.text
+    assert (
+        f"the report lines of ingest job {job['id']} cannot be read" in r.json()["error"]["message"]
+    )
