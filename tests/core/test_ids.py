@@ -71,7 +71,8 @@ def test_an_identifier_read_from_a_document_cannot_break_out_of_a_markdown_link(
 
 
 def test_nct_numbers_and_pmcids_are_ascii_digits_only() -> None:
-    assert find_ncts("NCT０１２３４５６７ and NCT01234567") == ["NCT01234567"]
+    fullwidth = "".join(chr(0xFF10 + int(c)) for c in "01234567")  # fullwidth digits, not ASCII
+    assert find_ncts(f"NCT{fullwidth} and NCT01234567") == ["NCT01234567"]
     assert find_ncts("NCT\u00a001234567, NCT-07654321") == ["NCT01234567", "NCT07654321"]
-    assert normalize_nct("NCT０１２３４５６７") is None
-    assert normalize_pmcid("１２３") is None
+    assert normalize_nct(f"NCT{fullwidth}") is None
+    assert normalize_pmcid(fullwidth[1:4]) is None
