@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -27,7 +28,7 @@ from core.config import (
 from core.ids import all_urls, source_url
 from core.schemas import Identifiers
 from core.sparse import SparseEncoder
-from core.store import meta_for, open_store
+from core.store import VectorStore, meta_for, open_store
 from ingest.pipeline import Pipeline
 from ingest.stats import IngestStats, ReportEntry
 from service.app import create_app
@@ -80,6 +81,27 @@ def build_store(path: Path, embedder: Any, files: list[Path]) -> IngestStats:
         store.close()
     assert not entries, entries
     return stats
+
+
+def stored_points(store: VectorStore) -> dict[str, str]:
+    """Every stored point: id -> content hash of its document."""
+    return {p.point_id: str(p.payload["content_hash"]) for p in store.iter_points()}
+
+
+def clean_ingest_points(
+    source: Path, dest: Path, embedder: Any, files: list[Path]
+) -> dict[str, str]:
+    """The store at ``source`` copied to ``dest`` with ``files`` ingested into it by the real
+    pipeline in one clean run: what a job over these files must leave (:func:`stored_points`)."""
+    shutil.copytree(source, dest)
+    settings = base_settings(dest)
+    sparse = SparseEncoder(settings.sparse)
+    store = open_store(settings.store, meta_for(settings, embedder.name, embedder.dim, sparse.name))
+    try:
+        Pipeline(settings, store, embedder, sparse).run(files)
+        return stored_points(store)
+    finally:
+        store.close()
 
 
 @pytest.fixture(scope="session")

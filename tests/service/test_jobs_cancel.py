@@ -5,7 +5,6 @@ between two)."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,11 +14,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from core.sparse import SparseEncoder
-from core.store import VectorStore, meta_for, open_store
-from ingest.pipeline import Pipeline
+from core.store import VectorStore
 from service.state import State
-from tests.service.conftest import base_settings
+from tests.service.conftest import clean_ingest_points, stored_points
 from tests.service.test_jobs import (
     AUTH,
     LIMITS,
@@ -66,11 +63,6 @@ def sample(
 ) -> float:
     """One sample's value; 0 when it is absent (a counter with no label set yet)."""
     return values.get((name, tuple(sorted(labels.items()))), 0.0)
-
-
-def stored_points(store: VectorStore) -> dict[str, str]:
-    """Every stored point: id -> content hash of its document."""
-    return {p.point_id: str(p.payload["content_hash"]) for p in store.iter_points()}
 
 
 def served_store(live: LiveServer) -> VectorStore:
@@ -202,18 +194,7 @@ def test_cancel_queued_and_running_jobs_then_the_same_upload_repairs_the_store(
         stopped["counts"]["chunks"] + rerun["counts"]["chunks"]
     )
 
-    clean = tmp_path / "clean"
-    shutil.copytree(store_path, clean)
-    settings = base_settings(clean)
-    sparse = SparseEncoder(settings.sparse)
-    opened = open_store(
-        settings.store, meta_for(settings, embedder.name, embedder.dim, sparse.name)
-    )
-    try:
-        Pipeline(settings, opened, embedder, sparse).run(files)
-        expected = stored_points(opened)
-    finally:
-        opened.close()
+    expected = clean_ingest_points(store_path, tmp_path / "clean", embedder, files)
     served = stored_points(served_store(live))
     assert partial != expected  # the cancel left the job half done
     # exactly the session store and these files (the cancelled queued job stored nothing)

@@ -27,8 +27,7 @@ from core.cli import _load_commands, app
 from core.config import get_settings
 from core.sparse import SparseEncoder
 from core.store import meta_for, open_store
-from ingest.pipeline import Pipeline
-from tests.service.conftest import base_settings
+from tests.service.conftest import base_settings, clean_ingest_points, stored_points
 from tests.service.test_jobs import AUTH, KEY, LiveServer, serve_copy, trials, upload, wait_job
 
 runner = CliRunner()
@@ -288,7 +287,7 @@ def _stored(store: Path, embedder: Any) -> dict[str, str]:
     meta = meta_for(settings, embedder.name, embedder.dim, SparseEncoder(settings.sparse).name)
     opened = open_store(settings.store, meta, create=False)
     try:
-        return {p.point_id: str(p.payload["content_hash"]) for p in opened.iter_points()}
+        return stored_points(opened)
     finally:
         opened.close()
 
@@ -343,17 +342,6 @@ def test_service_killed_mid_job_reruns_it_at_restart(
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
 
-    clean = tmp_path / "clean"
-    shutil.copytree(store_path, clean)
-    settings = base_settings(clean)
-    sparse = SparseEncoder(settings.sparse)
-    opened = open_store(
-        settings.store, meta_for(settings, embedder.name, embedder.dim, sparse.name)
-    )
-    try:
-        Pipeline(settings, opened, embedder, sparse).run(files)
-    finally:
-        opened.close()
-    expected = _stored(clean, embedder)
+    expected = clean_ingest_points(store_path, tmp_path / "clean", embedder, files)
     assert partial != expected  # the kill left the job half done
     assert _stored(store, embedder) == expected
