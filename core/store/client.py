@@ -384,6 +384,15 @@ class ClientStore:
                 "re-ingest with --recreate."
             )
 
+    def _create_index(self, name: str, kind: str) -> None:
+        self._call(
+            "create_payload_index",
+            self._client.create_payload_index,
+            self.collection,
+            field_name=name,
+            field_schema=_INDEX_TYPES[kind],
+        )
+
     def _add_missing_indexes(self) -> None:
         """Index the payload fields a collection made by an older litrag lacks (link fields)."""
         info = self._call("get_collection", self._client.get_collection, self.collection)
@@ -392,13 +401,7 @@ class ClientStore:
             if name in have:
                 continue
             try:
-                self._call(
-                    "create_payload_index",
-                    self._client.create_payload_index,
-                    self.collection,
-                    field_name=name,
-                    field_schema=_INDEX_TYPES[kind],
-                )
+                self._create_index(name, kind)
             except StoreError as exc:  # e.g. a read-only API key: filters still work, unindexed
                 log.warning("payload field %s of %s is not indexed: %s", name, self.collection, exc)
 
@@ -434,13 +437,7 @@ class ClientStore:
                 raise
             self._check_meta()
         for name, kind in INDEXED_FIELDS.items():
-            self._call(
-                "create_payload_index",
-                self._client.create_payload_index,
-                self.collection,
-                field_name=name,
-                field_schema=_INDEX_TYPES[kind],
-            )
+            self._create_index(name, kind)
 
     # -- writes -----------------------------------------------------------------------------
     def upsert(self, points: Sequence[PointData]) -> None:
